@@ -1,0 +1,476 @@
+//! The `feeds.toml` schema: typed values, defaults, and validation whose errors name the
+//! file, line and column, the key and what was expected.
+//!
+//! Values that need parsing (durations, sizes, URLs, time zones) have their own types with
+//! a `Deserialize` impl, so a bad value fails inside the TOML deserializer, which knows the
+//! span and reports it. Checks that span several entries (a source URL given twice) use
+//! `Spanned` to point at the offending line.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::de::{self, Deserializer};
+use serde::{Deserialize, Serialize, Serializer};
+use toml::Spanned;
+use url::Url;
+
+/// A configuration that failed to load: the message already names the file and position.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub blog: BlogConfig,
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub fetch: FetchConfig,
+    #[serde(default, rename = "source")]
+    pub sources: Vec<SourceConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BlogConfig {
+    pub title: String,
+    pub description: String,
+    /// The "posted by" name, and the author of every published entry.
+    pub author: String,
+    /// Where the blog is served; every published link is made absolute against it.
+    pub base_url: HttpUrl,
+    pub language: String,
+    pub timezone: TimeZone,
+    pub max_entries: usize,
+}
+
+impl Default for BlogConfig {
+    fn default() -> Self {
+        BlogConfig {
+            title: "kawaraban".into(),
+            description: "News gathered and republished by kawaraban".into(),
+            author: "kawaraban".into(),
+            base_url: HttpUrl(Url::parse("http://127.0.0.1:8080/").expect("static URL")),
+            language: "en".into(),
+            timezone: TimeZone(chrono_tz::UTC),
+            max_entries: 50,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    pub path: PathBuf,
+    pub cache_size: ByteSize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            path: PathBuf::from("data/kawaraban.db"),
+            cache_size: ByteSize(32 << 20),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FetchConfig {
+    pub interval: HumanDuration,
+    pub timeout: HumanDuration,
+    pub connect_timeout: HumanDuration,
+    pub max_bytes: ByteSize,
+    /// Fetches in flight at once, over all sources.
+    pub concurrency: usize,
+    /// Fetches in flight at once against one host and port.
+    pub per_host: usize,
+    pub user_agent: String,
+    /// Longest wait between polls of a failing source.
+    pub max_backoff: HumanDuration,
+    /// Items older than this when first seen are not stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<HumanDuration>,
+}
+
+impl Default for FetchConfig {
+    fn default() -> Self {
+        FetchConfig {
+            interval: HumanDuration(Duration::from_secs(30 * 60)),
+            timeout: HumanDuration(Duration::from_secs(20)),
+            connect_timeout: HumanDuration(Duration::from_secs(10)),
+            max_bytes: ByteSize(8 << 20),
+            concurrency: 8,
+            per_host: 2,
+            user_agent: crate::USER_AGENT.into(),
+            max_backoff: HumanDuration(Duration::from_secs(6 * 3600)),
+            max_age: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// The publisher shown in attributions; several feeds of one publisher share it.
+    pub name: String,
+    /// Identifies the source: unique within the file.
+    #[serde(serialize_with = "serialize_spanned")]
+    pub url: Spanned<HttpUrl>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<HumanDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_bytes: Option<ByteSize>,
+    /// For dates that carry no zone; default the blog's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<TimeZone>,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn serialize_spanned<T: Serialize, S: Serializer>(v: &Spanned<T>, s: S) -> Result<S::Ok, S::Error> {
+    v.get_ref().serialize(s)
+}
+
+/// The settings one source is fetched with, after defaults are applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedSource {
+    pub name: String,
+    pub url: Url,
+    pub interval: Duration,
+    pub max_bytes: u64,
+    pub timezone: chrono_tz::Tz,
+    pub enabled: bool,
+}
+
+impl ResolvedSource {
+    /// A fingerprint of what decides how the source is fetched: a source marked gone
+    /// (410) is polled again once its entry changes.
+    pub fn fingerprint(&self) -> String {
+        format!(
+            "{}|{}|{}|{}|{}",
+            self.name,
+            self.url,
+            self.interval.as_secs(),
+            self.max_bytes,
+            self.timezone.name()
+        )
+    }
+}
+
+impl Config {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError(format!(
+                "{}: cannot read the configuration: {e} (pass --config PATH, or create feeds.toml)",
+                path.display()
+            ))
+        })?;
+        Config::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses configuration text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let msg = e.message().trim();
+            // toml's Display repeats the position and quotes the line; build our own
+            // "file:line:col: key `k`: what was expected".
+            match e.span() {
+                Some(span) => {
+                    let (line, col) = line_col(text, span.start);
+                    let key = key_on_line(text, span.start)
+                        .filter(|k| !msg.contains(k.as_str()))
+                        .map(|k| format!("key `{k}`: "))
+                        .unwrap_or_default();
+                    ConfigError(format!("{origin}:{line}:{col}: {key}{msg}"))
+                }
+                None => ConfigError(format!("{origin}: {msg}")),
+            }
+        })?;
+        config.validate(text, origin)?;
+        Ok(config)
+    }
+
+    fn validate(&self, text: &str, origin: &str) -> Result<(), ConfigError> {
+        let at = |span: std::ops::Range<usize>| {
+            let (line, col) = line_col(text, span.start);
+            format!("{origin}:{line}:{col}")
+        };
+        let mut seen: Vec<(&Url, std::ops::Range<usize>)> = Vec::new();
+        for s in &self.sources {
+            if s.name.trim().is_empty() {
+                return Err(ConfigError(format!(
+                    "{}: source `name` is empty: give the publisher name shown in attributions",
+                    at(s.url.span())
+                )));
+            }
+            let url = &s.url.get_ref().0;
+            if let Some((_, first)) = seen.iter().find(|(u, _)| *u == url) {
+                let (line, _) = line_col(text, first.start);
+                return Err(ConfigError(format!(
+                    "{}: key `url`: {url} is already the url of the source at line {line}; each source needs its own url",
+                    at(s.url.span())
+                )));
+            }
+            seen.push((url, s.url.span()));
+        }
+        let checks: [(&str, bool, &str); 4] = [
+            ("fetch.concurrency", self.fetch.concurrency >= 1, "at least 1"),
+            ("fetch.per_host", self.fetch.per_host >= 1, "at least 1"),
+            ("blog.max_entries", self.blog.max_entries >= 1, "at least 1"),
+            (
+                "fetch.interval",
+                self.fetch.interval.0 >= Duration::from_secs(1),
+                "at least 1s",
+            ),
+        ];
+        for (key, ok, expected) in checks {
+            if !ok {
+                return Err(ConfigError(format!("{origin}: key `{key}`: expected {expected}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every configured source with defaults filled in, in file order.
+    pub fn resolved_sources(&self) -> Vec<ResolvedSource> {
+        self.sources
+            .iter()
+            .map(|s| ResolvedSource {
+                name: s.name.clone(),
+                url: s.url.get_ref().0.clone(),
+                interval: s.interval.map_or(self.fetch.interval.0, |d| d.0),
+                max_bytes: s.max_bytes.map_or(self.fetch.max_bytes.0, |b| b.0),
+                timezone: s.timezone.map_or(self.blog.timezone.0, |t| t.0),
+                enabled: s.enabled,
+            })
+            .collect()
+    }
+
+    /// The configuration with every default written out, as TOML.
+    pub fn to_resolved_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
+    }
+}
+
+/// The key assigned on the line holding `offset`, for errors about its value.
+fn key_on_line(text: &str, offset: usize) -> Option<String> {
+    let start = text[..offset.min(text.len())].rfind('\n').map_or(0, |p| p + 1);
+    let line = text[start..].lines().next()?;
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim().trim_matches('"');
+    (!key.is_empty() && !key.starts_with('[')).then(|| key.to_owned())
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+/// A duration written as a human string: "30m", "1h 30m", "20s".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HumanDuration(pub Duration);
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(s.trim())
+            .map(HumanDuration)
+            .map_err(|e| de::Error::custom(format!("expected a duration like \"30m\" or \"20s\", got {s:?} ({e})")))
+    }
+}
+
+impl Serialize for HumanDuration {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(self.0).to_string())
+    }
+}
+
+/// A size written as a human string: "8MiB", "512KiB", "1000000".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+impl ByteSize {
+    pub fn parse(s: &str) -> Option<u64> {
+        let s = s.trim();
+        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let (num, unit) = s.split_at(split);
+        let n: u64 = num.parse().ok()?;
+        let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 1,
+            "k" | "kb" => 1000,
+            "kib" => 1 << 10,
+            "m" | "mb" => 1_000_000,
+            "mib" => 1 << 20,
+            "g" | "gb" => 1_000_000_000,
+            "gib" => 1 << 30,
+            _ => return None,
+        };
+        n.checked_mul(mult)
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Int(u64),
+            Str(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Int(n) => Ok(ByteSize(n)),
+            Raw::Str(s) => ByteSize::parse(&s).map(ByteSize).ok_or_else(|| {
+                de::Error::custom(format!("expected a size like \"8MiB\" or \"512KiB\", got {s:?}"))
+            }),
+        }
+    }
+}
+
+impl Serialize for ByteSize {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl fmt::Display for ByteSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (unit, size) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
+            if self.0 >= size && self.0 % size == 0 {
+                return write!(f, "{}{unit}", self.0 / size);
+            }
+        }
+        write!(f, "{}", self.0)
+    }
+}
+
+/// An absolute http or https URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpUrl(pub Url);
+
+impl<'de> Deserialize<'de> for HttpUrl {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let url = Url::parse(s.trim())
+            .map_err(|e| de::Error::custom(format!("expected an absolute http(s) URL, got {s:?} ({e})")))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(de::Error::custom(format!(
+                "expected an absolute http(s) URL, got {s:?}"
+            )));
+        }
+        Ok(HttpUrl(url))
+    }
+}
+
+impl Serialize for HttpUrl {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0.as_str())
+    }
+}
+
+/// An IANA time zone name such as "Asia/Tokyo".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeZone(pub chrono_tz::Tz);
+
+impl<'de> Deserialize<'de> for TimeZone {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.trim().parse::<chrono_tz::Tz>().map(TimeZone).map_err(|_| {
+            de::Error::custom(format!(
+                "expected an IANA time zone like \"Asia/Tokyo\" or \"UTC\", got {s:?}"
+            ))
+        })
+    }
+}
+
+impl Serialize for TimeZone {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_fill_in() {
+        let c = Config::parse("[[source]]\nname = \"A\"\nurl = \"https://a.example/feed\"\n", "t.toml").unwrap();
+        let s = &c.resolved_sources()[0];
+        assert_eq!(s.interval, Duration::from_secs(1800));
+        assert_eq!(s.max_bytes, 8 << 20);
+        assert!(s.enabled);
+        let out = c.to_resolved_toml();
+        assert!(out.contains("interval = \"30m\""), "{out}");
+        assert!(out.contains("max_bytes = \"8MiB\""), "{out}");
+        // What check-config prints must load again.
+        Config::parse(&out, "resolved").unwrap();
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_key() {
+        let e = Config::parse("[fetch]\ninterval = \"5m\"\nintervall = \"5m\"\n", "f.toml").unwrap_err();
+        assert!(e.0.starts_with("f.toml:3:1:"), "{e}");
+        assert!(e.0.contains("intervall"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_say_what_is_expected() {
+        let e = Config::parse("[fetch]\ninterval = \"soon\"\n", "f.toml").unwrap_err();
+        assert!(e.0.starts_with("f.toml:2:"), "{e}");
+        assert!(e.0.contains("expected a duration"), "{e}");
+        let e = Config::parse("[store]\ncache_size = \"lots\"\n", "f.toml").unwrap_err();
+        assert!(e.0.contains("expected a size"), "{e}");
+        let e = Config::parse("[[source]]\nname=\"a\"\nurl = \"ftp://x/\"\n", "f.toml").unwrap_err();
+        assert!(e.0.starts_with("f.toml:3:"), "{e}");
+        assert!(e.0.contains("http(s) URL"), "{e}");
+        let e = Config::parse("[blog]\nmax_entries = \"ten\"\n", "f.toml").unwrap_err();
+        assert!(e.0.starts_with("f.toml:2:15: key `max_entries`:"), "{e}");
+        let e = Config::parse("[blog]\ntimezone = \"Mars/Olympus\"\n", "f.toml").unwrap_err();
+        assert!(e.0.contains("time zone"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_source_url_is_refused_with_both_lines() {
+        let text = "[[source]]\nname = \"A\"\nurl = \"https://a.example/feed\"\n\n[[source]]\nname = \"B\"\nurl = \"https://a.example/feed\"\n";
+        let e = Config::parse(text, "f.toml").unwrap_err();
+        assert!(e.0.starts_with("f.toml:7:"), "{e}");
+        assert!(e.0.contains("line 3"), "{e}");
+    }
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(ByteSize::parse("8MiB"), Some(8 << 20));
+        assert_eq!(ByteSize::parse("512 KiB"), Some(512 << 10));
+        assert_eq!(ByteSize::parse("1000"), Some(1000));
+        assert_eq!(ByteSize::parse("3 parsecs"), None);
+        assert_eq!(ByteSize(3 << 20).to_string(), "3MiB");
+    }
+}

@@ -1,0 +1,26 @@
+//! kawaraban: a feed aggregator and republisher that runs a curated news blog by itself.
+//!
+//! The flow, one module per stage: [`config`] → [`fetch`] → [`parse`] → [`ingest`]
+//! (sanitize, key, store) → [`store`] → [`publish`] → [`server`]; [`daemon`] ties the
+//! scheduler, the pipeline and the server together.
+
+
+pub mod article;
+pub mod config;
+
+pub mod fetch;
+
+pub mod parse;
+pub mod publish;
+pub mod sanitize;
+
+pub mod store;
+
+/// Sent with every request, so publishers can see who polls them and how to reach us.
+pub const USER_AGENT: &str = concat!(
+    "kawaraban/",
+    env!("CARGO_PKG_VERSION"),
+    " (+",
+    env!("CARGO_PKG_REPOSITORY"),
+    ")"
+);

@@ -1,0 +1,83 @@
+//! The merged Atom 1.0 feed.
+
+use atom_syndication::{Content, Entry, Feed, FixedDateTime, Generator, Link, Person, Source, Text};
+use chrono::{DateTime, Utc};
+
+use super::Post;
+use crate::config::BlogConfig;
+
+fn fixed(t: DateTime<Utc>) -> FixedDateTime {
+    // Whole seconds: atom_syndication would otherwise write nanoseconds.
+    DateTime::from_timestamp(t.timestamp(), 0).unwrap_or_default().fixed_offset()
+}
+
+fn link(href: &str, rel: &str, mime: Option<&str>) -> Link {
+    Link {
+        href: href.to_owned(),
+        rel: rel.to_owned(),
+        mime_type: mime.map(str::to_owned),
+        ..Default::default()
+    }
+}
+
+pub fn render(blog: &BlogConfig, posts: &[Post], updated: DateTime<Utc>) -> Vec<u8> {
+    let base = blog.base_url.0.as_str();
+    let self_url = blog.base_url.0.join("feed.atom").map(|u| u.to_string()).unwrap_or_default();
+    let author = Person {
+        name: blog.author.clone(),
+        ..Default::default()
+    };
+    let entries = posts
+        .iter()
+        .map(|p| {
+            let a = p.article;
+            Entry {
+                title: Text::plain(a.title.clone()),
+                id: p.id.clone(),
+                updated: fixed(a.updated.max(a.post_time())),
+                published: Some(fixed(a.post_time())),
+                authors: vec![author.clone()],
+                links: vec![link(&p.link, "alternate", Some("text/html"))],
+                content: Some(Content {
+                    value: Some(p.content_html.clone()),
+                    content_type: Some("html".into()),
+                    ..Default::default()
+                }),
+                source: Some(Source {
+                    title: Text::plain(a.publisher.clone()),
+                    id: a.source_url.clone(),
+                    links: vec![link(&a.source_url, "self", None)],
+                    updated: fixed(a.updated),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }
+        })
+        .collect();
+    let feed = Feed {
+        title: Text::plain(blog.title.clone()),
+        subtitle: Some(Text::plain(blog.description.clone())).filter(|t| !t.value.is_empty()),
+        id: base.to_owned(),
+        updated: fixed(updated),
+        authors: vec![author],
+        links: vec![
+            link(&self_url, "self", Some("application/atom+xml")),
+            link(base, "alternate", Some("text/html")),
+        ],
+        generator: Some(Generator {
+            value: "kawaraban".into(),
+            uri: Some(env!("CARGO_PKG_REPOSITORY").into()),
+            version: Some(env!("CARGO_PKG_VERSION").into()),
+        }),
+        lang: Some(blog.language.clone()),
+        entries,
+        ..Default::default()
+    };
+    let mut out = Vec::with_capacity(4096 + posts.len() * 4096);
+    // Writing into a Vec only fails on a bug in the writer; an empty feed is the
+    // visible symptom then, and the log says why.
+    if let Err(e) = feed.write_to(&mut out) {
+        tracing::error!(error = %e, "rendering the Atom feed failed");
+    }
+    out
+}

@@ -1,0 +1,119 @@
+//! The one gate between source HTML and anything we publish: an allowlist sanitizer
+//! (ammonia), plus the plain-text view that matching code reads.
+
+use std::collections::HashSet;
+
+use ammonia::{Builder, UrlRelative};
+use scraper::{Html, Node};
+use ego_tree::iter::Edge;
+use url::Url;
+
+/// Sanitizes source HTML: only the allowlisted elements and attributes survive, links
+/// and images are made absolute against `base`, and every link gets
+/// `rel="noopener noreferrer nofollow"`. No script, style, event handler, or
+/// javascript:/vbscript:/data: URL can pass.
+pub fn clean_html(html: &str, base: &Url) -> String {
+    let tags: HashSet<&str> = [
+        "p", "br", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "blockquote", "figure", "figcaption", "img",
+        "a", "table", "thead", "tbody", "tfoot", "tr", "th", "td", "caption", "pre", "code", "em", "strong", "b", "i",
+        "u", "s", "sub", "sup", "small", "hr", "dl", "dt", "dd", "q", "cite", "abbr", "time", "span", "div",
+    ]
+    .into_iter()
+    .collect();
+    let generic: HashSet<&str> = ["title", "lang", "dir"].into_iter().collect();
+    let mut b = Builder::default();
+    b.tags(tags)
+        .generic_attributes(generic)
+        .tag_attributes(
+            [
+                ("a", ["href"].into_iter().collect::<HashSet<_>>()),
+                ("img", ["src", "srcset", "alt", "width", "height"].into_iter().collect()),
+                ("td", ["colspan", "rowspan"].into_iter().collect()),
+                ("th", ["colspan", "rowspan", "scope"].into_iter().collect()),
+                ("time", ["datetime"].into_iter().collect()),
+                ("q", ["cite"].into_iter().collect()),
+                ("blockquote", ["cite"].into_iter().collect()),
+            ]
+            .into_iter()
+            .collect(),
+        )
+        .url_schemes(["http", "https", "mailto"].into_iter().collect())
+        .url_relative(UrlRelative::RewriteWithBase(base.clone()))
+        .link_rel(Some("noopener noreferrer nofollow"))
+        .strip_comments(true);
+    b.clean(html).to_string()
+}
+
+/// The text of an HTML fragment, with blank lines between blocks, for matching and
+/// for excerpts.
+pub fn html_to_text(html: &str) -> String {
+    let frag = Html::parse_fragment(html);
+    let mut out = String::new();
+    let mut skipping = 0usize;
+    for edge in frag.root_element().traverse() {
+        match edge {
+            Edge::Open(node) => match node.value() {
+                Node::Text(t) if skipping == 0 => out.push_str(t),
+                Node::Element(e) if matches!(e.name(), "script" | "style" | "template") => skipping += 1,
+                Node::Element(e) if is_block(e.name()) => out.push_str("\n\n"),
+                Node::Element(e) if e.name() == "br" => out.push('\n'),
+                _ => {}
+            },
+            Edge::Close(node) => match node.value() {
+                Node::Element(e) if matches!(e.name(), "script" | "style" | "template") => skipping -= 1,
+                Node::Element(e) if is_block(e.name()) => out.push_str("\n\n"),
+                _ => {}
+            },
+        }
+    }
+    let mut paragraphs = Vec::new();
+    for block in out.split("\n\n") {
+        let lines: Vec<String> = block
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .filter(|l| !l.is_empty())
+            .collect();
+        if !lines.is_empty() {
+            paragraphs.push(lines.join("\n"));
+        }
+    }
+    paragraphs.join("\n\n")
+}
+
+fn is_block(name: &str) -> bool {
+    matches!(
+        name,
+        "p" | "div" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "ul" | "ol" | "li" | "blockquote" | "figure"
+            | "figcaption" | "table" | "tr" | "pre" | "hr" | "dl" | "dt" | "dd" | "section" | "article"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Url {
+        Url::parse("https://news.example.jp/a/1.html").unwrap()
+    }
+
+    #[test]
+    fn scripts_handlers_and_bad_urls_go() {
+        let dirty = r#"<p onclick="x()">本文<script>alert(1)</script><a href="JaVaScRiPt:alert(1)">a</a>
+<a href=" javascript:alert(1)">b</a><img src="/i.png" onerror="alert(1)"><a href="data:text/html,x">c</a>
+<iframe src="https://evil/"></iframe><style>p{}</style><a href="../b.html">rel</a></p>"#;
+        let clean = clean_html(dirty, &base());
+        for bad in ["script", "onclick", "onerror", "javascript", "iframe", "data:", "style", "alert"] {
+            assert!(!clean.to_ascii_lowercase().contains(bad), "{bad} survived: {clean}");
+        }
+        assert!(clean.contains("src=\"https://news.example.jp/i.png\""), "{clean}");
+        assert!(clean.contains("href=\"https://news.example.jp/b.html\""), "{clean}");
+        assert!(clean.contains("rel=\"noopener noreferrer nofollow\""), "{clean}");
+        assert!(clean.contains("本文"));
+    }
+
+    #[test]
+    fn text_keeps_paragraphs() {
+        let t = html_to_text("<p>一段落目。</p><p>二段落目、<b>太字</b>。</p>三<br>四<script>x()</script>");
+        assert_eq!(t, "一段落目。\n\n二段落目、太字。\n\n三\n四");
+    }
+}

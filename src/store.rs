@@ -1,0 +1,366 @@
+//! The store: articles, their indexes and per-source fetch state, in sled. Nothing
+//! outside this module touches sled types, so the engine can change.
+//!
+//! Trees:
+//! - `articles`: id → article (JSON, so export and a future engine can read it)
+//! - `by_time`: post time (big-endian, sign-flipped) ++ id → id; newest-first reads
+//!   walk it backwards and never scan the whole store
+//! - `by_key`: dedup key (the canonical URL when there is one) → id
+//! - `sources`: source URL → fetch state
+//! - `meta`: schema version
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+
+use crate::article::{Article, article_id};
+
+const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "the store at {0} is in use by another process (is `kawaraban serve` running? commands then talk to the daemon instead)"
+    )]
+    Locked(PathBuf),
+    #[error("cannot open the store at {path}: {source} (check the path and its permissions; `[store] path` in the config sets it)")]
+    Open { path: PathBuf, source: sled::Error },
+    #[error(
+        "the store at {path} has schema version {found}, and this kawaraban understands version {SCHEMA_VERSION}: use the kawaraban release that wrote it, or point `[store] path` at a new directory"
+    )]
+    Schema { path: PathBuf, found: String },
+    #[error("store I/O failed: {0}")]
+    Io(#[from] sled::Error),
+    #[error("a stored record could not be read ({0}); the store may be damaged")]
+    Corrupt(String),
+}
+
+/// What an upsert did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upsert {
+    New,
+    Updated,
+    Unchanged,
+}
+
+/// What kawaraban remembers about fetching one source.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SourceState {
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub last_attempt: Option<DateTime<Utc>>,
+    pub last_success: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub consecutive_failures: u32,
+    /// Where a permanent redirect (301/308) pointed: fetched there from now on.
+    pub moved_to: Option<String>,
+    /// Set on 410 Gone: the fingerprint of the config entry at the time. The source is
+    /// not polled again until its entry changes.
+    pub gone: Option<String>,
+    pub next_poll: Option<DateTime<Utc>>,
+    pub last_status: Option<u16>,
+    /// Articles first stored from this source.
+    pub articles: u64,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    db: sled::Db,
+    articles: sled::Tree,
+    by_time: sled::Tree,
+    by_key: sled::Tree,
+    sources: sled::Tree,
+    /// Bumped on every article write: published outputs are cached per generation.
+    generation: AtomicU64,
+}
+
+impl Store {
+    pub fn open(path: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| StoreError::Open {
+                path: path.to_owned(),
+                source: sled::Error::Io(e),
+            })?;
+        }
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(cache_bytes)
+            .open()
+            .map_err(|e| match e {
+                sled::Error::Io(ref io) if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock") => {
+                    StoreError::Locked(path.to_owned())
+                }
+                e => StoreError::Open {
+                    path: path.to_owned(),
+                    source: e,
+                },
+            })?;
+        let meta = db.open_tree("meta")?;
+        let articles = db.open_tree("articles")?;
+        match meta.get("schema_version")? {
+            Some(v) if v.as_ref() == SCHEMA_VERSION.to_string().as_bytes() => {}
+            Some(v) => {
+                return Err(StoreError::Schema {
+                    path: path.to_owned(),
+                    found: String::from_utf8_lossy(&v).into_owned(),
+                });
+            }
+            None if !articles.is_empty() => {
+                return Err(StoreError::Schema {
+                    path: path.to_owned(),
+                    found: "none".into(),
+                });
+            }
+            None => {
+                meta.insert("schema_version", SCHEMA_VERSION.to_string().as_bytes())?;
+            }
+        }
+        Ok(Store {
+            inner: Arc::new(Inner {
+                path: path.to_owned(),
+                by_time: db.open_tree("by_time")?,
+                by_key: db.open_tree("by_key")?,
+                sources: db.open_tree("sources")?,
+                articles,
+                db,
+                generation: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Changes whenever an article is written.
+    pub fn generation(&self) -> u64 {
+        self.inner.generation.load(Ordering::Acquire)
+    }
+
+    /// Stores an article, or updates the stored one with the same key in place: its id
+    /// and first-seen time stay, `updated` moves to `now` when the content changed. All
+    /// trees change together or not at all.
+    pub fn upsert(&self, article: Article, now: DateTime<Utc>) -> Result<(Upsert, Article), StoreError> {
+        let i = &self.inner;
+        let result = (&i.articles, &i.by_time, &i.by_key).transaction(|(articles, by_time, by_key)| {
+            let existing_id = by_key.get(article.key.as_bytes())?;
+            let existing = match &existing_id {
+                Some(id) => articles.get(id)?,
+                None => None,
+            };
+            let Some(old_bytes) = existing else {
+                let mut fresh = article.clone();
+                fresh.id = article_id(&fresh.key);
+                let bytes = serde_json::to_vec(&fresh).map_err(|e| ConflictableTransactionError::Abort(e.to_string()))?;
+                articles.insert(fresh.id.as_bytes(), bytes)?;
+                by_time.insert(time_key(fresh.post_time(), &fresh.id), fresh.id.as_bytes())?;
+                by_key.insert(fresh.key.as_bytes(), fresh.id.as_bytes())?;
+                return Ok((Upsert::New, fresh));
+            };
+            let old: Article =
+                serde_json::from_slice(&old_bytes).map_err(|e| ConflictableTransactionError::Abort(e.to_string()))?;
+            let mut merged = article.clone();
+            merged.id = old.id.clone();
+            merged.first_seen = old.first_seen;
+            merged.source_url = old.source_url.clone();
+            merged.publisher = old.publisher.clone();
+            merged.published = article.published.or(old.published);
+            merged.updated = old.updated;
+            if merged.same_content(&old) && merged.published == old.published {
+                return Ok((Upsert::Unchanged, old));
+            }
+            if !merged.same_content(&old) {
+                merged.updated = now;
+            }
+            let bytes = serde_json::to_vec(&merged).map_err(|e| ConflictableTransactionError::Abort(e.to_string()))?;
+            articles.insert(merged.id.as_bytes(), bytes)?;
+            if old.post_time() != merged.post_time() {
+                by_time.remove(time_key(old.post_time(), &old.id))?;
+                by_time.insert(time_key(merged.post_time(), &merged.id), merged.id.as_bytes())?;
+            }
+            Ok((Upsert::Updated, merged))
+        });
+        let out = result.map_err(|e| match e {
+            TransactionError::Abort(msg) => StoreError::Corrupt(msg),
+            TransactionError::Storage(e) => StoreError::Io(e),
+        })?;
+        if out.0 != Upsert::Unchanged {
+            i.generation.fetch_add(1, Ordering::AcqRel);
+        }
+        Ok(out)
+    }
+
+    pub fn get(&self, id: &str) -> Result<Option<Article>, StoreError> {
+        self.inner.articles.get(id.as_bytes())?.map(|b| decode(&b)).transpose()
+    }
+
+    /// The id stored under a dedup key (a canonical URL, usually).
+    pub fn id_for_key(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .inner
+            .by_key
+            .get(key.as_bytes())?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// The newest `n` articles by post time, newest first.
+    pub fn newest(&self, n: usize) -> Result<Vec<Article>, StoreError> {
+        let mut out = Vec::with_capacity(n.min(1024));
+        for item in self.inner.by_time.iter().rev() {
+            if out.len() >= n {
+                break;
+            }
+            let (_, id) = item?;
+            match self.inner.articles.get(&id)? {
+                Some(bytes) => out.push(decode(&bytes)?),
+                None => tracing::warn!(id = %String::from_utf8_lossy(&id), "time index points at a missing article"),
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn article_count(&self) -> usize {
+        self.inner.articles.len()
+    }
+
+    /// Every article in id order (for export and tests).
+    pub fn all_articles(&self) -> impl Iterator<Item = Result<Article, StoreError>> + '_ {
+        self.inner.articles.iter().map(|r| decode(&r?.1))
+    }
+
+    pub fn source_state(&self, url: &str) -> Result<SourceState, StoreError> {
+        Ok(self
+            .inner
+            .sources
+            .get(url.as_bytes())?
+            .map(|b| decode::<SourceState>(&b))
+            .transpose()?
+            .unwrap_or_default())
+    }
+
+    pub fn put_source_state(&self, url: &str, state: &SourceState) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(state).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.inner.sources.insert(url.as_bytes(), bytes)?;
+        Ok(())
+    }
+
+    /// Every stored source state, by source URL.
+    pub fn source_states(&self) -> Result<Vec<(String, SourceState)>, StoreError> {
+        self.inner
+            .sources
+            .iter()
+            .map(|r| {
+                let (k, v) = r?;
+                Ok((String::from_utf8_lossy(&k).into_owned(), decode(&v)?))
+            })
+            .collect()
+    }
+
+    /// Writes everything to disk; called after each fetch pass and on shutdown.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.inner.db.flush()?;
+        Ok(())
+    }
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// Sorts by time as bytes: the sign bit is flipped so dates before 1970 order too.
+fn time_key(t: DateTime<Utc>, id: &str) -> Vec<u8> {
+    let secs = (t.timestamp() as u64) ^ (1 << 63);
+    let mut k = secs.to_be_bytes().to_vec();
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::article::article_key;
+
+    fn article(key: &str, title: &str, published: Option<&str>) -> Article {
+        let now = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().with_timezone(&Utc);
+        Article {
+            id: String::new(),
+            key: key.into(),
+            source_url: "https://src.example/feed".into(),
+            publisher: "P".into(),
+            link: Some(key.into()),
+            title: title.into(),
+            content_html: "<p>x</p>".into(),
+            content_text: "x".into(),
+            author: None,
+            tags: vec![],
+            published: published.map(|p| DateTime::parse_from_rfc3339(p).unwrap().with_timezone(&Utc)),
+            first_seen: now,
+            updated: now,
+        }
+    }
+
+    #[test]
+    fn upsert_is_idempotent_and_updates_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db"), 1 << 20).unwrap();
+        let now = Utc::now();
+        let key = article_key(Some(&url::Url::parse("https://e.jp/a").unwrap()), None, "s", "t", None);
+        let (r, a) = store.upsert(article(&key, "one", Some("2026-01-02T00:00:00Z")), now).unwrap();
+        assert_eq!(r, Upsert::New);
+        let g = store.generation();
+        let (r, _) = store.upsert(article(&key, "one", Some("2026-01-02T00:00:00Z")), now).unwrap();
+        assert_eq!(r, Upsert::Unchanged);
+        assert_eq!(store.generation(), g);
+        let later = now + chrono::Duration::minutes(5);
+        let (r, b) = store.upsert(article(&key, "one, revised", None), later).unwrap();
+        assert_eq!(r, Upsert::Updated);
+        assert_eq!(b.id, a.id);
+        assert_eq!(b.updated, later);
+        assert_eq!(b.published, a.published, "a missing date keeps the known one");
+        assert_eq!(store.article_count(), 1);
+        assert_eq!(store.newest(10).unwrap()[0].title, "one, revised");
+    }
+
+    #[test]
+    fn newest_orders_by_post_time_and_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        {
+            let store = Store::open(&path, 1 << 20).unwrap();
+            for (k, t) in [("https://e.jp/1", "2026-01-03T00:00:00Z"), ("https://e.jp/2", "2026-01-05T00:00:00Z"), ("https://e.jp/3", "1960-01-01T00:00:00Z")] {
+                store.upsert(article(k, k, Some(t)), Utc::now()).unwrap();
+            }
+            store.upsert(article("https://e.jp/4", "undated", None), Utc::now()).unwrap();
+            store.flush().unwrap();
+            assert!(matches!(Store::open(&path, 1 << 20), Err(StoreError::Locked(_))));
+        }
+        let store = Store::open(&path, 1 << 20).unwrap();
+        let titles: Vec<String> = store.newest(3).unwrap().into_iter().map(|a| a.title).collect();
+        assert_eq!(titles, ["https://e.jp/2", "https://e.jp/1", "undated"]);
+        assert_eq!(store.newest(100).unwrap().len(), 4);
+    }
+
+    #[test]
+    fn unknown_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        {
+            let db = sled::open(&path).unwrap();
+            db.open_tree("meta").unwrap().insert("schema_version", "99").unwrap();
+            db.flush().unwrap();
+        }
+        let err = Store::open(&path, 1 << 20).err().expect("refused");
+        assert!(err.to_string().contains("schema version 99"), "{err}");
+    }
+}
