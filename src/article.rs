@@ -46,7 +46,9 @@ impl Article {
 
     /// Whether what a reader sees differs between two versions of the same article.
     pub fn same_content(&self, other: &Article) -> bool {
-        self.title == other.title && self.content_html == other.content_html && self.link == other.link
+        self.title == other.title
+            && self.content_html == other.content_html
+            && self.link == other.link
     }
 }
 
@@ -56,7 +58,16 @@ fn is_tracking_param(name: &str) -> bool {
     n.starts_with("utm_")
         || matches!(
             n.as_str(),
-            "fbclid" | "gclid" | "dclid" | "msclkid" | "yclid" | "mc_cid" | "mc_eid" | "igshid" | "_ga" | "ref_src"
+            "fbclid"
+                | "gclid"
+                | "dclid"
+                | "msclkid"
+                | "yclid"
+                | "mc_cid"
+                | "mc_eid"
+                | "igshid"
+                | "_ga"
+                | "ref_src"
         )
 }
 
@@ -83,7 +94,13 @@ pub fn canonical_url(url: &Url) -> Url {
 /// The dedup key of an entry: its canonical URL, else its GUID, else a hash of the
 /// source, title and date (feed-rs gives link-less entries a random id on every parse,
 /// so its id cannot be used).
-pub fn article_key(link: Option<&Url>, guid: Option<&str>, source_url: &str, title: &str, date: Option<DateTime<Utc>>) -> String {
+pub fn article_key(
+    link: Option<&Url>,
+    guid: Option<&str>,
+    source_url: &str,
+    title: &str,
+    date: Option<DateTime<Utc>>,
+) -> String {
     if let Some(l) = link {
         return canonical_url(l).to_string();
     }
@@ -91,7 +108,10 @@ pub fn article_key(link: Option<&Url>, guid: Option<&str>, source_url: &str, tit
         return format!("guid:{source_url}#{g}");
     }
     let date = date.map(|d| d.timestamp().to_string()).unwrap_or_default();
-    format!("hash:{}", hex_digest(format!("{source_url}\u{1f}{title}\u{1f}{date}"))[..32].to_owned())
+    format!(
+        "hash:{}",
+        hex_digest(format!("{source_url}\u{1f}{title}\u{1f}{date}"))[..32].to_owned()
+    )
 }
 
 /// The id derived from a key: short, URL-safe and stable across releases (SHA-256,
@@ -116,7 +136,10 @@ mod tests {
     #[test]
     fn canonical_strips_tracking_and_fragment() {
         let u = Url::parse("https://News.Example.JP/a/1?utm_source=x&id=5&fbclid=z#top").unwrap();
-        assert_eq!(canonical_url(&u).as_str(), "https://news.example.jp/a/1?id=5");
+        assert_eq!(
+            canonical_url(&u).as_str(),
+            "https://news.example.jp/a/1?id=5"
+        );
         let u = Url::parse("https://news.example.jp:443/a/1?utm_medium=rss").unwrap();
         assert_eq!(canonical_url(&u).as_str(), "https://news.example.jp/a/1");
     }
@@ -124,7 +147,10 @@ mod tests {
     #[test]
     fn key_prefers_link_then_guid_then_hash() {
         let link = Url::parse("https://e.jp/x?gclid=1").unwrap();
-        assert_eq!(article_key(Some(&link), Some("g"), "s", "t", None), "https://e.jp/x");
+        assert_eq!(
+            article_key(Some(&link), Some("g"), "s", "t", None),
+            "https://e.jp/x"
+        );
         assert_eq!(article_key(None, Some("g1"), "s", "t", None), "guid:s#g1");
         let a = article_key(None, None, "s", "t", None);
         assert_eq!(a, article_key(None, None, "s", "t", None));

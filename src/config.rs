@@ -240,7 +240,11 @@ impl Config {
             seen.push((url, s.url.span()));
         }
         let checks: [(&str, bool, &str); 4] = [
-            ("fetch.concurrency", self.fetch.concurrency >= 1, "at least 1"),
+            (
+                "fetch.concurrency",
+                self.fetch.concurrency >= 1,
+                "at least 1",
+            ),
             ("fetch.per_host", self.fetch.per_host >= 1, "at least 1"),
             ("blog.max_entries", self.blog.max_entries >= 1, "at least 1"),
             (
@@ -251,7 +255,9 @@ impl Config {
         ];
         for (key, ok, expected) in checks {
             if !ok {
-                return Err(ConfigError(format!("{origin}: key `{key}`: expected {expected}")));
+                return Err(ConfigError(format!(
+                    "{origin}: key `{key}`: expected {expected}"
+                )));
             }
         }
         Ok(())
@@ -280,7 +286,9 @@ impl Config {
 
 /// The key assigned on the line holding `offset`, for errors about its value.
 fn key_on_line(text: &str, offset: usize) -> Option<String> {
-    let start = text[..offset.min(text.len())].rfind('\n').map_or(0, |p| p + 1);
+    let start = text[..offset.min(text.len())]
+        .rfind('\n')
+        .map_or(0, |p| p + 1);
     let line = text[start..].lines().next()?;
     let (key, _) = line.split_once('=')?;
     let key = key.trim().trim_matches('"');
@@ -303,7 +311,11 @@ impl<'de> Deserialize<'de> for HumanDuration {
         let s = String::deserialize(d)?;
         humantime::parse_duration(s.trim())
             .map(HumanDuration)
-            .map_err(|e| de::Error::custom(format!("expected a duration like \"30m\" or \"20s\", got {s:?} ({e})")))
+            .map_err(|e| {
+                de::Error::custom(format!(
+                    "expected a duration like \"30m\" or \"20s\", got {s:?} ({e})"
+                ))
+            })
     }
 }
 
@@ -348,7 +360,9 @@ impl<'de> Deserialize<'de> for ByteSize {
         match Raw::deserialize(d)? {
             Raw::Int(n) => Ok(ByteSize(n)),
             Raw::Str(s) => ByteSize::parse(&s).map(ByteSize).ok_or_else(|| {
-                de::Error::custom(format!("expected a size like \"8MiB\" or \"512KiB\", got {s:?}"))
+                de::Error::custom(format!(
+                    "expected a size like \"8MiB\" or \"512KiB\", got {s:?}"
+                ))
             }),
         }
     }
@@ -363,7 +377,7 @@ impl Serialize for ByteSize {
 impl fmt::Display for ByteSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (unit, size) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
-            if self.0 >= size && self.0 % size == 0 {
+            if self.0 >= size && self.0.is_multiple_of(size) {
                 return write!(f, "{}{unit}", self.0 / size);
             }
         }
@@ -378,8 +392,9 @@ pub struct HttpUrl(pub Url);
 impl<'de> Deserialize<'de> for HttpUrl {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        let url = Url::parse(s.trim())
-            .map_err(|e| de::Error::custom(format!("expected an absolute http(s) URL, got {s:?} ({e})")))?;
+        let url = Url::parse(s.trim()).map_err(|e| {
+            de::Error::custom(format!("expected an absolute http(s) URL, got {s:?} ({e})"))
+        })?;
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
             return Err(de::Error::custom(format!(
                 "expected an absolute http(s) URL, got {s:?}"
@@ -402,11 +417,14 @@ pub struct TimeZone(pub chrono_tz::Tz);
 impl<'de> Deserialize<'de> for TimeZone {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        s.trim().parse::<chrono_tz::Tz>().map(TimeZone).map_err(|_| {
-            de::Error::custom(format!(
-                "expected an IANA time zone like \"Asia/Tokyo\" or \"UTC\", got {s:?}"
-            ))
-        })
+        s.trim()
+            .parse::<chrono_tz::Tz>()
+            .map(TimeZone)
+            .map_err(|_| {
+                de::Error::custom(format!(
+                    "expected an IANA time zone like \"Asia/Tokyo\" or \"UTC\", got {s:?}"
+                ))
+            })
     }
 }
 
@@ -422,7 +440,11 @@ mod tests {
 
     #[test]
     fn defaults_fill_in() {
-        let c = Config::parse("[[source]]\nname = \"A\"\nurl = \"https://a.example/feed\"\n", "t.toml").unwrap();
+        let c = Config::parse(
+            "[[source]]\nname = \"A\"\nurl = \"https://a.example/feed\"\n",
+            "t.toml",
+        )
+        .unwrap();
         let s = &c.resolved_sources()[0];
         assert_eq!(s.interval, Duration::from_secs(1800));
         assert_eq!(s.max_bytes, 8 << 20);
@@ -436,7 +458,8 @@ mod tests {
 
     #[test]
     fn unknown_key_names_line_and_key() {
-        let e = Config::parse("[fetch]\ninterval = \"5m\"\nintervall = \"5m\"\n", "f.toml").unwrap_err();
+        let e = Config::parse("[fetch]\ninterval = \"5m\"\nintervall = \"5m\"\n", "f.toml")
+            .unwrap_err();
         assert!(e.0.starts_with("f.toml:3:1:"), "{e}");
         assert!(e.0.contains("intervall"), "{e}");
     }
@@ -448,7 +471,8 @@ mod tests {
         assert!(e.0.contains("expected a duration"), "{e}");
         let e = Config::parse("[store]\ncache_size = \"lots\"\n", "f.toml").unwrap_err();
         assert!(e.0.contains("expected a size"), "{e}");
-        let e = Config::parse("[[source]]\nname=\"a\"\nurl = \"ftp://x/\"\n", "f.toml").unwrap_err();
+        let e =
+            Config::parse("[[source]]\nname=\"a\"\nurl = \"ftp://x/\"\n", "f.toml").unwrap_err();
         assert!(e.0.starts_with("f.toml:3:"), "{e}");
         assert!(e.0.contains("http(s) URL"), "{e}");
         let e = Config::parse("[blog]\nmax_entries = \"ten\"\n", "f.toml").unwrap_err();

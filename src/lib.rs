@@ -4,16 +4,16 @@
 //! (sanitize, key, store) → [`store`] → [`publish`] → [`server`]; [`daemon`] ties the
 //! scheduler, the pipeline and the server together.
 
-
+pub mod admin;
 pub mod article;
 pub mod config;
-
+pub mod daemon;
 pub mod fetch;
-
+pub mod ingest;
 pub mod parse;
 pub mod publish;
 pub mod sanitize;
-
+pub mod server;
 pub mod store;
 
 /// Sent with every request, so publishers can see who polls them and how to reach us.

@@ -4,8 +4,8 @@
 use std::collections::HashSet;
 
 use ammonia::{Builder, UrlRelative};
-use scraper::{Html, Node};
 use ego_tree::iter::Edge;
+use scraper::{Html, Node};
 use url::Url;
 
 /// Sanitizes source HTML: only the allowlisted elements and attributes survive, links
@@ -14,9 +14,51 @@ use url::Url;
 /// javascript:/vbscript:/data: URL can pass.
 pub fn clean_html(html: &str, base: &Url) -> String {
     let tags: HashSet<&str> = [
-        "p", "br", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "blockquote", "figure", "figcaption", "img",
-        "a", "table", "thead", "tbody", "tfoot", "tr", "th", "td", "caption", "pre", "code", "em", "strong", "b", "i",
-        "u", "s", "sub", "sup", "small", "hr", "dl", "dt", "dd", "q", "cite", "abbr", "time", "span", "div",
+        "p",
+        "br",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "ul",
+        "ol",
+        "li",
+        "blockquote",
+        "figure",
+        "figcaption",
+        "img",
+        "a",
+        "table",
+        "thead",
+        "tbody",
+        "tfoot",
+        "tr",
+        "th",
+        "td",
+        "caption",
+        "pre",
+        "code",
+        "em",
+        "strong",
+        "b",
+        "i",
+        "u",
+        "s",
+        "sub",
+        "sup",
+        "small",
+        "hr",
+        "dl",
+        "dt",
+        "dd",
+        "q",
+        "cite",
+        "abbr",
+        "time",
+        "span",
+        "div",
     ]
     .into_iter()
     .collect();
@@ -27,7 +69,12 @@ pub fn clean_html(html: &str, base: &Url) -> String {
         .tag_attributes(
             [
                 ("a", ["href"].into_iter().collect::<HashSet<_>>()),
-                ("img", ["src", "srcset", "alt", "width", "height"].into_iter().collect()),
+                (
+                    "img",
+                    ["src", "srcset", "alt", "width", "height"]
+                        .into_iter()
+                        .collect(),
+                ),
                 ("td", ["colspan", "rowspan"].into_iter().collect()),
                 ("th", ["colspan", "rowspan", "scope"].into_iter().collect()),
                 ("time", ["datetime"].into_iter().collect()),
@@ -54,13 +101,17 @@ pub fn html_to_text(html: &str) -> String {
         match edge {
             Edge::Open(node) => match node.value() {
                 Node::Text(t) if skipping == 0 => out.push_str(t),
-                Node::Element(e) if matches!(e.name(), "script" | "style" | "template") => skipping += 1,
+                Node::Element(e) if matches!(e.name(), "script" | "style" | "template") => {
+                    skipping += 1
+                }
                 Node::Element(e) if is_block(e.name()) => out.push_str("\n\n"),
                 Node::Element(e) if e.name() == "br" => out.push('\n'),
                 _ => {}
             },
             Edge::Close(node) => match node.value() {
-                Node::Element(e) if matches!(e.name(), "script" | "style" | "template") => skipping -= 1,
+                Node::Element(e) if matches!(e.name(), "script" | "style" | "template") => {
+                    skipping -= 1
+                }
                 Node::Element(e) if is_block(e.name()) => out.push_str("\n\n"),
                 _ => {}
             },
@@ -83,8 +134,28 @@ pub fn html_to_text(html: &str) -> String {
 fn is_block(name: &str) -> bool {
     matches!(
         name,
-        "p" | "div" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "ul" | "ol" | "li" | "blockquote" | "figure"
-            | "figcaption" | "table" | "tr" | "pre" | "hr" | "dl" | "dt" | "dd" | "section" | "article"
+        "p" | "div"
+            | "h1"
+            | "h2"
+            | "h3"
+            | "h4"
+            | "h5"
+            | "h6"
+            | "ul"
+            | "ol"
+            | "li"
+            | "blockquote"
+            | "figure"
+            | "figcaption"
+            | "table"
+            | "tr"
+            | "pre"
+            | "hr"
+            | "dl"
+            | "dt"
+            | "dd"
+            | "section"
+            | "article"
     )
 }
 
@@ -102,18 +173,41 @@ mod tests {
 <a href=" javascript:alert(1)">b</a><img src="/i.png" onerror="alert(1)"><a href="data:text/html,x">c</a>
 <iframe src="https://evil/"></iframe><style>p{}</style><a href="../b.html">rel</a></p>"#;
         let clean = clean_html(dirty, &base());
-        for bad in ["script", "onclick", "onerror", "javascript", "iframe", "data:", "style", "alert"] {
-            assert!(!clean.to_ascii_lowercase().contains(bad), "{bad} survived: {clean}");
+        for bad in [
+            "script",
+            "onclick",
+            "onerror",
+            "javascript",
+            "iframe",
+            "data:",
+            "style",
+            "alert",
+        ] {
+            assert!(
+                !clean.to_ascii_lowercase().contains(bad),
+                "{bad} survived: {clean}"
+            );
         }
-        assert!(clean.contains("src=\"https://news.example.jp/i.png\""), "{clean}");
-        assert!(clean.contains("href=\"https://news.example.jp/b.html\""), "{clean}");
-        assert!(clean.contains("rel=\"noopener noreferrer nofollow\""), "{clean}");
+        assert!(
+            clean.contains("src=\"https://news.example.jp/i.png\""),
+            "{clean}"
+        );
+        assert!(
+            clean.contains("href=\"https://news.example.jp/b.html\""),
+            "{clean}"
+        );
+        assert!(
+            clean.contains("rel=\"noopener noreferrer nofollow\""),
+            "{clean}"
+        );
         assert!(clean.contains("本文"));
     }
 
     #[test]
     fn text_keeps_paragraphs() {
-        let t = html_to_text("<p>一段落目。</p><p>二段落目、<b>太字</b>。</p>三<br>四<script>x()</script>");
+        let t = html_to_text(
+            "<p>一段落目。</p><p>二段落目、<b>太字</b>。</p>三<br>四<script>x()</script>",
+        );
         assert_eq!(t, "一段落目。\n\n二段落目、太字。\n\n三\n四");
     }
 }

@@ -28,7 +28,9 @@ pub enum StoreError {
         "the store at {0} is in use by another process (is `kawaraban serve` running? commands then talk to the daemon instead)"
     )]
     Locked(PathBuf),
-    #[error("cannot open the store at {path}: {source} (check the path and its permissions; `[store] path` in the config sets it)")]
+    #[error(
+        "cannot open the store at {path}: {source} (check the path and its permissions; `[store] path` in the config sets it)"
+    )]
     Open { path: PathBuf, source: sled::Error },
     #[error(
         "the store at {path} has schema version {found}, and this kawaraban understands version {SCHEMA_VERSION}: use the kawaraban release that wrote it, or point `[store] path` at a new directory"
@@ -98,7 +100,10 @@ impl Store {
             .cache_capacity(cache_bytes)
             .open()
             .map_err(|e| match e {
-                sled::Error::Io(ref io) if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock") => {
+                sled::Error::Io(ref io)
+                    if io.kind() == std::io::ErrorKind::WouldBlock
+                        || io.to_string().contains("lock") =>
+                {
                     StoreError::Locked(path.to_owned())
                 }
                 e => StoreError::Open {
@@ -151,46 +156,56 @@ impl Store {
     /// Stores an article, or updates the stored one with the same key in place: its id
     /// and first-seen time stay, `updated` moves to `now` when the content changed. All
     /// trees change together or not at all.
-    pub fn upsert(&self, article: Article, now: DateTime<Utc>) -> Result<(Upsert, Article), StoreError> {
+    pub fn upsert(
+        &self,
+        article: Article,
+        now: DateTime<Utc>,
+    ) -> Result<(Upsert, Article), StoreError> {
         let i = &self.inner;
-        let result = (&i.articles, &i.by_time, &i.by_key).transaction(|(articles, by_time, by_key)| {
-            let existing_id = by_key.get(article.key.as_bytes())?;
-            let existing = match &existing_id {
-                Some(id) => articles.get(id)?,
-                None => None,
-            };
-            let Some(old_bytes) = existing else {
-                let mut fresh = article.clone();
-                fresh.id = article_id(&fresh.key);
-                let bytes = serde_json::to_vec(&fresh).map_err(|e| ConflictableTransactionError::Abort(e.to_string()))?;
-                articles.insert(fresh.id.as_bytes(), bytes)?;
-                by_time.insert(time_key(fresh.post_time(), &fresh.id), fresh.id.as_bytes())?;
-                by_key.insert(fresh.key.as_bytes(), fresh.id.as_bytes())?;
-                return Ok((Upsert::New, fresh));
-            };
-            let old: Article =
-                serde_json::from_slice(&old_bytes).map_err(|e| ConflictableTransactionError::Abort(e.to_string()))?;
-            let mut merged = article.clone();
-            merged.id = old.id.clone();
-            merged.first_seen = old.first_seen;
-            merged.source_url = old.source_url.clone();
-            merged.publisher = old.publisher.clone();
-            merged.published = article.published.or(old.published);
-            merged.updated = old.updated;
-            if merged.same_content(&old) && merged.published == old.published {
-                return Ok((Upsert::Unchanged, old));
-            }
-            if !merged.same_content(&old) {
-                merged.updated = now;
-            }
-            let bytes = serde_json::to_vec(&merged).map_err(|e| ConflictableTransactionError::Abort(e.to_string()))?;
-            articles.insert(merged.id.as_bytes(), bytes)?;
-            if old.post_time() != merged.post_time() {
-                by_time.remove(time_key(old.post_time(), &old.id))?;
-                by_time.insert(time_key(merged.post_time(), &merged.id), merged.id.as_bytes())?;
-            }
-            Ok((Upsert::Updated, merged))
-        });
+        let result =
+            (&i.articles, &i.by_time, &i.by_key).transaction(|(articles, by_time, by_key)| {
+                let existing_id = by_key.get(article.key.as_bytes())?;
+                let existing = match &existing_id {
+                    Some(id) => articles.get(id)?,
+                    None => None,
+                };
+                let Some(old_bytes) = existing else {
+                    let mut fresh = article.clone();
+                    fresh.id = article_id(&fresh.key);
+                    let bytes = serde_json::to_vec(&fresh)
+                        .map_err(|e| ConflictableTransactionError::Abort(e.to_string()))?;
+                    articles.insert(fresh.id.as_bytes(), bytes)?;
+                    by_time.insert(time_key(fresh.post_time(), &fresh.id), fresh.id.as_bytes())?;
+                    by_key.insert(fresh.key.as_bytes(), fresh.id.as_bytes())?;
+                    return Ok((Upsert::New, fresh));
+                };
+                let old: Article = serde_json::from_slice(&old_bytes)
+                    .map_err(|e| ConflictableTransactionError::Abort(e.to_string()))?;
+                let mut merged = article.clone();
+                merged.id = old.id.clone();
+                merged.first_seen = old.first_seen;
+                merged.source_url = old.source_url.clone();
+                merged.publisher = old.publisher.clone();
+                merged.published = article.published.or(old.published);
+                merged.updated = old.updated;
+                if merged.same_content(&old) && merged.published == old.published {
+                    return Ok((Upsert::Unchanged, old));
+                }
+                if !merged.same_content(&old) {
+                    merged.updated = now;
+                }
+                let bytes = serde_json::to_vec(&merged)
+                    .map_err(|e| ConflictableTransactionError::Abort(e.to_string()))?;
+                articles.insert(merged.id.as_bytes(), bytes)?;
+                if old.post_time() != merged.post_time() {
+                    by_time.remove(time_key(old.post_time(), &old.id))?;
+                    by_time.insert(
+                        time_key(merged.post_time(), &merged.id),
+                        merged.id.as_bytes(),
+                    )?;
+                }
+                Ok((Upsert::Updated, merged))
+            });
         let out = result.map_err(|e| match e {
             TransactionError::Abort(msg) => StoreError::Corrupt(msg),
             TransactionError::Storage(e) => StoreError::Io(e),
@@ -202,7 +217,11 @@ impl Store {
     }
 
     pub fn get(&self, id: &str) -> Result<Option<Article>, StoreError> {
-        self.inner.articles.get(id.as_bytes())?.map(|b| decode(&b)).transpose()
+        self.inner
+            .articles
+            .get(id.as_bytes())?
+            .map(|b| decode(&b))
+            .transpose()
     }
 
     /// The id stored under a dedup key (a canonical URL, usually).
@@ -224,7 +243,9 @@ impl Store {
             let (_, id) = item?;
             match self.inner.articles.get(&id)? {
                 Some(bytes) => out.push(decode(&bytes)?),
-                None => tracing::warn!(id = %String::from_utf8_lossy(&id), "time index points at a missing article"),
+                None => {
+                    tracing::warn!(id = %String::from_utf8_lossy(&id), "time index points at a missing article")
+                }
             }
         }
         Ok(out)
@@ -292,7 +313,9 @@ mod tests {
     use crate::article::article_key;
 
     fn article(key: &str, title: &str, published: Option<&str>) -> Article {
-        let now = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().with_timezone(&Utc);
+        let now = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
         Article {
             id: String::new(),
             key: key.into(),
@@ -304,7 +327,8 @@ mod tests {
             content_text: "x".into(),
             author: None,
             tags: vec![],
-            published: published.map(|p| DateTime::parse_from_rfc3339(p).unwrap().with_timezone(&Utc)),
+            published: published
+                .map(|p| DateTime::parse_from_rfc3339(p).unwrap().with_timezone(&Utc)),
             first_seen: now,
             updated: now,
         }
@@ -315,19 +339,34 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("db"), 1 << 20).unwrap();
         let now = Utc::now();
-        let key = article_key(Some(&url::Url::parse("https://e.jp/a").unwrap()), None, "s", "t", None);
-        let (r, a) = store.upsert(article(&key, "one", Some("2026-01-02T00:00:00Z")), now).unwrap();
+        let key = article_key(
+            Some(&url::Url::parse("https://e.jp/a").unwrap()),
+            None,
+            "s",
+            "t",
+            None,
+        );
+        let (r, a) = store
+            .upsert(article(&key, "one", Some("2026-01-02T00:00:00Z")), now)
+            .unwrap();
         assert_eq!(r, Upsert::New);
         let g = store.generation();
-        let (r, _) = store.upsert(article(&key, "one", Some("2026-01-02T00:00:00Z")), now).unwrap();
+        let (r, _) = store
+            .upsert(article(&key, "one", Some("2026-01-02T00:00:00Z")), now)
+            .unwrap();
         assert_eq!(r, Upsert::Unchanged);
         assert_eq!(store.generation(), g);
         let later = now + chrono::Duration::minutes(5);
-        let (r, b) = store.upsert(article(&key, "one, revised", None), later).unwrap();
+        let (r, b) = store
+            .upsert(article(&key, "one, revised", None), later)
+            .unwrap();
         assert_eq!(r, Upsert::Updated);
         assert_eq!(b.id, a.id);
         assert_eq!(b.updated, later);
-        assert_eq!(b.published, a.published, "a missing date keeps the known one");
+        assert_eq!(
+            b.published, a.published,
+            "a missing date keeps the known one"
+        );
         assert_eq!(store.article_count(), 1);
         assert_eq!(store.newest(10).unwrap()[0].title, "one, revised");
     }
@@ -338,15 +377,29 @@ mod tests {
         let path = dir.path().join("db");
         {
             let store = Store::open(&path, 1 << 20).unwrap();
-            for (k, t) in [("https://e.jp/1", "2026-01-03T00:00:00Z"), ("https://e.jp/2", "2026-01-05T00:00:00Z"), ("https://e.jp/3", "1960-01-01T00:00:00Z")] {
+            for (k, t) in [
+                ("https://e.jp/1", "2026-01-03T00:00:00Z"),
+                ("https://e.jp/2", "2026-01-05T00:00:00Z"),
+                ("https://e.jp/3", "1960-01-01T00:00:00Z"),
+            ] {
                 store.upsert(article(k, k, Some(t)), Utc::now()).unwrap();
             }
-            store.upsert(article("https://e.jp/4", "undated", None), Utc::now()).unwrap();
+            store
+                .upsert(article("https://e.jp/4", "undated", None), Utc::now())
+                .unwrap();
             store.flush().unwrap();
-            assert!(matches!(Store::open(&path, 1 << 20), Err(StoreError::Locked(_))));
+            assert!(matches!(
+                Store::open(&path, 1 << 20),
+                Err(StoreError::Locked(_))
+            ));
         }
         let store = Store::open(&path, 1 << 20).unwrap();
-        let titles: Vec<String> = store.newest(3).unwrap().into_iter().map(|a| a.title).collect();
+        let titles: Vec<String> = store
+            .newest(3)
+            .unwrap()
+            .into_iter()
+            .map(|a| a.title)
+            .collect();
         assert_eq!(titles, ["https://e.jp/2", "https://e.jp/1", "undated"]);
         assert_eq!(store.newest(100).unwrap().len(), 4);
     }
@@ -357,7 +410,10 @@ mod tests {
         let path = dir.path().join("db");
         {
             let db = sled::open(&path).unwrap();
-            db.open_tree("meta").unwrap().insert("schema_version", "99").unwrap();
+            db.open_tree("meta")
+                .unwrap()
+                .insert("schema_version", "99")
+                .unwrap();
             db.flush().unwrap();
         }
         let err = Store::open(&path, 1 << 20).err().expect("refused");

@@ -27,16 +27,22 @@ pub enum FetchError {
     Connect(String),
     #[error("TLS failed: {0} (the server's certificate or TLS setup is broken)")]
     Tls(String),
-    #[error("timed out after {0:?} (the server is slow or unreachable; `timeout` raises the limit)")]
+    #[error(
+        "timed out after {0:?} (the server is slow or unreachable; `timeout` raises the limit)"
+    )]
     Timeout(Duration),
     #[error("HTTP {status}{}", retry_after.map(|d| format!(" (asked to retry after {}s)", d.as_secs())).unwrap_or_default())]
     Status {
         status: u16,
         retry_after: Option<Duration>,
     },
-    #[error("HTTP 410 Gone: the publisher removed this feed; it is no longer polled until its config entry changes")]
+    #[error(
+        "HTTP 410 Gone: the publisher removed this feed; it is no longer polled until its config entry changes"
+    )]
     Gone,
-    #[error("the body is larger than the limit of {limit} bytes (raise `max_bytes` for this source if it is legitimate)")]
+    #[error(
+        "the body is larger than the limit of {limit} bytes (raise `max_bytes` for this source if it is legitimate)"
+    )]
     TooLarge { limit: u64 },
     #[error("more than {MAX_REDIRECTS} redirects (a redirect loop?), last at {0}")]
     TooManyRedirects(String),
@@ -109,7 +115,9 @@ impl Fetcher {
             .brotli(true)
             .deflate(true)
             .build()
-            .map_err(|e| FetchError::Other(format!("cannot build the HTTP client: {}", chain(&e))))?;
+            .map_err(|e| {
+                FetchError::Other(format!("cannot build the HTTP client: {}", chain(&e)))
+            })?;
         Ok(Fetcher {
             client,
             timeout: cfg.timeout.0,
@@ -120,7 +128,11 @@ impl Fetcher {
     }
 
     async fn permits(&self, url: &Url) -> (OwnedSemaphorePermit, OwnedSemaphorePermit) {
-        let host_key = format!("{}:{}", url.host_str().unwrap_or(""), url.port_or_known_default().unwrap_or(0));
+        let host_key = format!(
+            "{}:{}",
+            url.host_str().unwrap_or(""),
+            url.port_or_known_default().unwrap_or(0)
+        );
         let host = {
             let mut map = self.per_host.lock().unwrap_or_else(|p| p.into_inner());
             map.entry(host_key)
@@ -129,7 +141,12 @@ impl Fetcher {
         };
         // Take the host's permit first so one slow host cannot hold global slots idle.
         let h = host.acquire_owned().await.expect("semaphore never closed");
-        let g = self.global.clone().acquire_owned().await.expect("semaphore never closed");
+        let g = self
+            .global
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("semaphore never closed");
         (h, g)
     }
 
@@ -155,14 +172,25 @@ impl Fetcher {
                     .headers()
                     .get(header::LOCATION)
                     .and_then(|v| v.to_str().ok())
-                    .ok_or_else(|| FetchError::BadRedirect(format!("HTTP {} without a Location header", status.as_u16())))?;
+                    .ok_or_else(|| {
+                        FetchError::BadRedirect(format!(
+                            "HTTP {} without a Location header",
+                            status.as_u16()
+                        ))
+                    })?;
                 let next = url
                     .join(location.trim())
                     .map_err(|e| FetchError::BadRedirect(format!("Location {location:?}: {e}")))?;
                 if !matches!(next.scheme(), "http" | "https") {
-                    return Err(FetchError::BadRedirect(format!("redirect to a {} URL", next.scheme())));
+                    return Err(FetchError::BadRedirect(format!(
+                        "redirect to a {} URL",
+                        next.scheme()
+                    )));
                 }
-                let is_permanent = matches!(status, StatusCode::MOVED_PERMANENTLY | StatusCode::PERMANENT_REDIRECT);
+                let is_permanent = matches!(
+                    status,
+                    StatusCode::MOVED_PERMANENTLY | StatusCode::PERMANENT_REDIRECT
+                );
                 all_permanent &= is_permanent;
                 if all_permanent {
                     permanent = Some(next.clone());
@@ -178,7 +206,8 @@ impl Fetcher {
                 etag: header_str(&headers, header::ETAG),
                 last_modified: header_str(&headers, header::LAST_MODIFIED),
                 moved_permanently_to: permanent.clone(),
-                max_age: header_str(&headers, header::CACHE_CONTROL).and_then(|v| policy::max_age(&v)),
+                max_age: header_str(&headers, header::CACHE_CONTROL)
+                    .and_then(|v| policy::max_age(&v)),
                 elapsed: started.elapsed(),
                 final_url: url,
             };
@@ -189,14 +218,17 @@ impl Fetcher {
                 return Err(FetchError::Gone);
             }
             if !status.is_success() {
-                let retry_after = header_str(&headers, header::RETRY_AFTER).and_then(|v| policy::retry_after(&v, chrono::Utc::now()));
+                let retry_after = header_str(&headers, header::RETRY_AFTER)
+                    .and_then(|v| policy::retry_after(&v, chrono::Utc::now()));
                 return Err(FetchError::Status {
                     status: status.as_u16(),
                     retry_after,
                 });
             }
             if resp.content_length().is_some_and(|n| n > req.max_bytes) {
-                return Err(FetchError::TooLarge { limit: req.max_bytes });
+                return Err(FetchError::TooLarge {
+                    limit: req.max_bytes,
+                });
             }
             let body = self.read_capped(resp, req.max_bytes, &url).await?;
             let mut out = common(Some(body), url);
@@ -208,7 +240,12 @@ impl Fetcher {
 
     /// Reads the (decompressed) body, failing as soon as it passes `max`: a huge or
     /// endless body, or a compression bomb, never fills memory.
-    async fn read_capped(&self, mut resp: reqwest::Response, max: u64, url: &Url) -> Result<Bytes, FetchError> {
+    async fn read_capped(
+        &self,
+        mut resp: reqwest::Response,
+        max: u64,
+        url: &Url,
+    ) -> Result<Bytes, FetchError> {
         let mut buf = BytesMut::new();
         loop {
             match resp.chunk().await {
@@ -232,12 +269,18 @@ impl Fetcher {
         let lower = detail.to_ascii_lowercase();
         if e.is_timeout() {
             FetchError::Timeout(self.timeout)
-        } else if lower.contains("dns error") || lower.contains("failed to lookup") || lower.contains("name or service not known") {
+        } else if lower.contains("dns error")
+            || lower.contains("failed to lookup")
+            || lower.contains("name or service not known")
+        {
             FetchError::Dns {
                 host: url.host_str().unwrap_or("").to_owned(),
                 detail,
             }
-        } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
+        } else if lower.contains("certificate")
+            || lower.contains("tls")
+            || lower.contains("handshake")
+        {
             FetchError::Tls(detail)
         } else if e.is_connect() {
             FetchError::Connect(detail)
@@ -248,7 +291,10 @@ impl Fetcher {
 }
 
 fn header_str(h: &HeaderMap, name: header::HeaderName) -> Option<String> {
-    h.get(name).and_then(|v| v.to_str().ok()).map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+    h.get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
 }
 
 /// An error with all its causes, since reqwest's top-level message ("error sending

@@ -17,7 +17,12 @@ pub fn retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
         return Some(Duration::from_secs(secs).min(MAX_SERVER_HINT));
     }
     let at = DateTime::parse_from_rfc2822(v).ok()?.with_timezone(&Utc);
-    Some((at - now).to_std().unwrap_or(Duration::ZERO).min(MAX_SERVER_HINT))
+    Some(
+        (at - now)
+            .to_std()
+            .unwrap_or(Duration::ZERO)
+            .min(MAX_SERVER_HINT),
+    )
 }
 
 /// `max-age` from a Cache-Control header.
@@ -25,7 +30,11 @@ pub fn max_age(cache_control: &str) -> Option<Duration> {
     cache_control.split(',').find_map(|d| {
         let (k, v) = d.split_once('=')?;
         if k.trim().eq_ignore_ascii_case("max-age") {
-            v.trim().trim_matches('"').parse::<u64>().ok().map(Duration::from_secs)
+            v.trim()
+                .trim_matches('"')
+                .parse::<u64>()
+                .ok()
+                .map(Duration::from_secs)
         } else {
             None
         }
@@ -38,12 +47,20 @@ pub fn max_age(cache_control: &str) -> Option<Duration> {
 /// - `server_min`: the longest delay the server asked for (Retry-After, max-age, ttl).
 /// - `jitter`: a number in [-1, 1]; spreads polls by ±10 % so sources sharing an
 ///   interval do not all fire together.
-pub fn next_delay(interval: Duration, failures: u32, max_backoff: Duration, server_min: Option<Duration>, jitter: f64) -> Duration {
+pub fn next_delay(
+    interval: Duration,
+    failures: u32,
+    max_backoff: Duration,
+    server_min: Option<Duration>,
+    jitter: f64,
+) -> Duration {
     let base = if failures == 0 {
         interval
     } else {
         let factor = 2u32.saturating_pow(failures.saturating_sub(1).min(20));
-        interval.saturating_mul(factor).min(max_backoff.max(interval))
+        interval
+            .saturating_mul(factor)
+            .min(max_backoff.max(interval))
     };
     let jittered = base.mul_f64(1.0 + 0.1 * jitter.clamp(-1.0, 1.0));
     match server_min {
@@ -58,17 +75,28 @@ mod tests {
 
     #[test]
     fn retry_after_forms() {
-        let now = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().with_timezone(&Utc);
+        let now = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
         assert_eq!(retry_after("120", now), Some(Duration::from_secs(120)));
-        assert_eq!(retry_after("Thu, 01 Jan 2026 00:10:00 GMT", now), Some(Duration::from_secs(600)));
-        assert_eq!(retry_after("Wed, 31 Dec 2025 00:00:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(
+            retry_after("Thu, 01 Jan 2026 00:10:00 GMT", now),
+            Some(Duration::from_secs(600))
+        );
+        assert_eq!(
+            retry_after("Wed, 31 Dec 2025 00:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
         assert_eq!(retry_after("99999999", now), Some(MAX_SERVER_HINT));
         assert_eq!(retry_after("soon", now), None);
     }
 
     #[test]
     fn max_age_is_read() {
-        assert_eq!(max_age("public, max-age=600"), Some(Duration::from_secs(600)));
+        assert_eq!(
+            max_age("public, max-age=600"),
+            Some(Duration::from_secs(600))
+        );
         assert_eq!(max_age("no-cache"), None);
     }
 
@@ -81,7 +109,10 @@ mod tests {
         assert_eq!(next_delay(i, 2, cap, None, 0.0), i * 2);
         assert_eq!(next_delay(i, 3, cap, None, 0.0), i * 4);
         assert_eq!(next_delay(i, 30, cap, None, 0.0), cap);
-        assert_eq!(next_delay(i, 0, cap, Some(Duration::from_secs(7200)), 0.0), Duration::from_secs(7200));
+        assert_eq!(
+            next_delay(i, 0, cap, Some(Duration::from_secs(7200)), 0.0),
+            Duration::from_secs(7200)
+        );
         assert_eq!(next_delay(i, 0, cap, Some(Duration::from_secs(5)), 0.0), i);
         let j = next_delay(i, 0, cap, None, 1.0);
         assert_eq!(j, Duration::from_secs(660));

@@ -40,7 +40,11 @@ pub fn decode(bytes: &[u8], content_type: Option<&str>, tld: Option<&str>) -> De
     if let Some((enc, from)) = declared {
         // UTF-16 labels on bytes that are plainly ASCII-compatible are wrong; the
         // WHATWG rule is to read them as UTF-8.
-        let enc = if enc == UTF_16LE || enc == UTF_16BE { UTF_8 } else { enc };
+        let enc = if enc == UTF_16LE || enc == UTF_16BE {
+            UTF_8
+        } else {
+            enc
+        };
         let decoded = finish(bytes, enc, from);
         if decoded.had_errors && enc != UTF_8 && std::str::from_utf8(bytes).is_ok() {
             return finish(bytes, UTF_8, "detected");
@@ -127,10 +131,16 @@ fn attr_value_after<'a>(tag: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
         let rest = trim_start(rest);
         if let Some(rest) = rest.strip_prefix(b"=") {
             let rest = trim_start(rest);
-            let rest = rest.strip_prefix(b"\"").or_else(|| rest.strip_prefix(b"'")).unwrap_or(rest);
+            let rest = rest
+                .strip_prefix(b"\"")
+                .or_else(|| rest.strip_prefix(b"'"))
+                .unwrap_or(rest);
             let len = rest
                 .iter()
-                .position(|b| matches!(b, b'"' | b'\'' | b';' | b' ' | b'>' | b'/' | b'?') || b.is_ascii_whitespace())
+                .position(|b| {
+                    matches!(b, b'"' | b'\'' | b';' | b' ' | b'>' | b'/' | b'?')
+                        || b.is_ascii_whitespace()
+                })
                 .unwrap_or(rest.len());
             if len > 0 {
                 return Some(&rest[..len]);
@@ -169,8 +179,15 @@ mod tests {
         let page = "<html><head><meta http-equiv=\"Content-Type\" content=\"text/html; charset=EUC-JP\"></head>不正アクセス";
         let bytes = encoding_rs::EUC_JP.encode(page).0.into_owned();
         assert!(decode(&bytes, None, None).text.contains("不正アクセス"));
-        assert!(decode(&bytes, Some("text/html; charset=euc-jp"), None).text.contains("不正アクセス"));
-        assert_eq!(decode(&bytes, Some("text/html; charset=\"EUC-JP\""), None).from, "http");
+        assert!(
+            decode(&bytes, Some("text/html; charset=euc-jp"), None)
+                .text
+                .contains("不正アクセス")
+        );
+        assert_eq!(
+            decode(&bytes, Some("text/html; charset=\"EUC-JP\""), None).from,
+            "http"
+        );
     }
 
     #[test]
@@ -184,7 +201,11 @@ mod tests {
     #[test]
     fn undeclared_japanese_is_detected() {
         let text = "<rss><channel><title>ニュース速報</title><item><title>サイバー攻撃で個人情報が流出した可能性があると発表した</title></item></channel></rss>";
-        for enc in [encoding_rs::SHIFT_JIS, encoding_rs::EUC_JP, encoding_rs::ISO_2022_JP] {
+        for enc in [
+            encoding_rs::SHIFT_JIS,
+            encoding_rs::EUC_JP,
+            encoding_rs::ISO_2022_JP,
+        ] {
             let bytes = enc.encode(text).0.into_owned();
             let d = decode(&bytes, None, Some("jp"));
             assert_eq!(d.encoding, enc, "{}", enc.name());

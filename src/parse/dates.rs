@@ -5,7 +5,9 @@
 
 use std::sync::LazyLock;
 
-use chrono::{DateTime, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use chrono::{
+    DateTime, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc,
+};
 use chrono_tz::Tz;
 use regex::Regex;
 
@@ -65,7 +67,14 @@ fn zone_offset(abbr: &str) -> Option<i32> {
         "IST" => 5,
         _ => return None,
     };
-    Some(h * 3600 + if abbr.eq_ignore_ascii_case("IST") { 1800 } else { 0 })
+    Some(
+        h * 3600
+            + if abbr.eq_ignore_ascii_case("IST") {
+                1800
+            } else {
+                0
+            },
+    )
 }
 
 static RFC822: LazyLock<Regex> = LazyLock::new(|| {
@@ -99,13 +108,20 @@ fn parse_rfc822(s: &str) -> Option<DateTime<Utc>> {
     };
     let naive = NaiveDate::from_ymd_opt(year, month, day)?.and_hms_opt(h, m, sec)?;
     let off = FixedOffset::east_opt(offset)?;
-    off.from_local_datetime(&naive).single().map(|d| d.with_timezone(&Utc))
+    off.from_local_datetime(&naive)
+        .single()
+        .map(|d| d.with_timezone(&Utc))
 }
 
 fn month_number(name: &str) -> Option<u32> {
-    const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+    const MONTHS: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
     let lower = name.to_ascii_lowercase();
-    MONTHS.iter().position(|m| lower.starts_with(m)).map(|i| i as u32 + 1)
+    MONTHS
+        .iter()
+        .position(|m| lower.starts_with(m))
+        .map(|i| i as u32 + 1)
 }
 
 fn parse_offset(z: &str) -> Option<i32> {
@@ -139,7 +155,8 @@ fn parse_numeric(s: &str, tz: Tz, whole: bool) -> Option<DateTime<Utc>> {
         if whole && (m.start() != 0 || !s[m.end()..].trim().is_empty()) {
             return None;
         }
-        let date = NaiveDate::from_ymd_opt(c[1].parse().ok()?, c[2].parse().ok()?, c[3].parse().ok()?);
+        let date =
+            NaiveDate::from_ymd_opt(c[1].parse().ok()?, c[2].parse().ok()?, c[3].parse().ok()?);
         let Some(date) = date else { continue };
         let time = match c.get(5) {
             Some(h) => {
@@ -157,7 +174,11 @@ fn parse_numeric(s: &str, tz: Tz, whole: bool) -> Option<DateTime<Utc>> {
         let naive = NaiveDateTime::new(date, time);
         return match c.get(8).map(|z| z.as_str()) {
             Some(z) => {
-                let off = if z.starts_with(['+', '-']) { parse_offset(z)? } else { zone_offset(z)? };
+                let off = if z.starts_with(['+', '-']) {
+                    parse_offset(z)?
+                } else {
+                    zone_offset(z)?
+                };
                 FixedOffset::east_opt(off)?
                     .from_local_datetime(&naive)
                     .single()
@@ -205,7 +226,10 @@ mod tests {
         ] {
             assert_eq!(parse_date(s, chrono_tz::UTC), Some(want), "{s}");
         }
-        assert_eq!(parse_date("Sun, 8 Dec 2024 09:00:00 EST", TOKYO), Some(utc("2024-12-08T14:00:00Z")));
+        assert_eq!(
+            parse_date("Sun, 8 Dec 2024 09:00:00 EST", TOKYO),
+            Some(utc("2024-12-08T14:00:00Z"))
+        );
     }
 
     #[test]
@@ -222,14 +246,29 @@ mod tests {
         ] {
             assert_eq!(parse_date(s, TOKYO), Some(want), "{s}");
         }
-        assert_eq!(parse_date("2019/07/12 11:12 JST", chrono_tz::UTC), Some(want));
-        assert_eq!(parse_date("2019年7月12日", TOKYO), Some(utc("2019-07-11T15:00:00Z")));
-        assert_eq!(parse_date("2019年7月12日 午後1時5分", TOKYO), Some(utc("2019-07-12T04:05:00Z")));
+        assert_eq!(
+            parse_date("2019/07/12 11:12 JST", chrono_tz::UTC),
+            Some(want)
+        );
+        assert_eq!(
+            parse_date("2019年7月12日", TOKYO),
+            Some(utc("2019-07-11T15:00:00Z"))
+        );
+        assert_eq!(
+            parse_date("2019年7月12日 午後1時5分", TOKYO),
+            Some(utc("2019-07-12T04:05:00Z"))
+        );
     }
 
     #[test]
     fn garbage_is_none() {
-        for s in ["", "yesterday", "2019年13月40日", "Fri, 32 Foo 2019 11:12:00 +0900", "12:30"] {
+        for s in [
+            "",
+            "yesterday",
+            "2019年13月40日",
+            "Fri, 32 Foo 2019 11:12:00 +0900",
+            "12:30",
+        ] {
             assert_eq!(parse_date(s, TOKYO), None, "{s}");
         }
     }
@@ -237,7 +276,10 @@ mod tests {
     #[test]
     fn date_inside_text() {
         let t = "社会 | 2019年7月3日 18時05分 配信 | 共有";
-        assert_eq!(find_date_in_text(t, TOKYO), Some(utc("2019-07-03T09:05:00Z")));
+        assert_eq!(
+            find_date_in_text(t, TOKYO),
+            Some(utc("2019-07-03T09:05:00Z"))
+        );
         assert_eq!(parse_date(t, TOKYO), None);
     }
 }

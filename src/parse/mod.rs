@@ -51,17 +51,29 @@ pub struct ParsedEntry {
 }
 
 /// Parses a feed. `feed_url` resolves relative links; `tz` reads dates with no zone.
-pub fn parse_feed(bytes: &[u8], content_type: Option<&str>, feed_url: &Url, tz: Tz) -> Result<ParsedFeed, ParseError> {
+pub fn parse_feed(
+    bytes: &[u8],
+    content_type: Option<&str>,
+    feed_url: &Url,
+    tz: Tz,
+) -> Result<ParsedFeed, ParseError> {
     let tld = feed_url.host_str().and_then(|h| h.rsplit('.').next());
     let decoded = charset::decode(bytes, content_type, tld);
     let text = decoded.text;
     let replaced = text.chars().filter(|c| *c == '\u{FFFD}').count();
     if replaced > 16 && replaced * 5 > text.chars().count() {
-        return Err(ParseError::Undecodable(format!("read as {}", decoded.encoding.name())));
+        return Err(ParseError::Undecodable(format!(
+            "read as {}",
+            decoded.encoding.name()
+        )));
     }
     let trimmed = text.trim_start_matches(|c: char| c.is_whitespace() || c == '\u{FEFF}');
     let is_json = trimmed.starts_with('{');
-    let source = if is_json { trimmed.to_owned() } else { prepass::repair_xml(trimmed) };
+    let source = if is_json {
+        trimmed.to_owned()
+    } else {
+        prepass::repair_xml(trimmed)
+    };
 
     let parser = feed_rs::parser::Builder::new()
         .base_uri(Some(feed_url.as_str()))
@@ -82,7 +94,11 @@ pub fn parse_feed(bytes: &[u8], content_type: Option<&str>, feed_url: &Url, tz: 
         }
     };
 
-    let subjects = if is_json { Vec::new() } else { dc_subjects(&source) };
+    let subjects = if is_json {
+        Vec::new()
+    } else {
+        dc_subjects(&source)
+    };
     let format = match feed.feed_type {
         feed_rs::model::FeedType::Atom => "Atom",
         feed_rs::model::FeedType::JSON => "JSON Feed",
@@ -174,7 +190,11 @@ fn html_of(t: &Text) -> String {
 
 /// RSS descriptions are declared plain text but usually carry HTML.
 fn looks_like_html(s: &str) -> bool {
-    s.contains("</") || s.contains("<br") || s.contains("<p") || s.contains("<img") || s.contains("&lt;")
+    s.contains("</")
+        || s.contains("<br")
+        || s.contains("<p")
+        || s.contains("<img")
+        || s.contains("&lt;")
 }
 
 /// Entity-decodes once and collapses white space.
@@ -218,7 +238,9 @@ fn dc_subjects(xml: &str) -> Vec<Vec<String>> {
                         in_item = true;
                         items.push(Vec::new());
                     }
-                    "subject" if in_item && name.prefix().is_some_and(|p| p.as_ref() == "dc") => in_subject = true,
+                    "subject" if in_item && name.prefix().is_some_and(|p| p.as_ref() == "dc") => {
+                        in_subject = true
+                    }
                     _ => {}
                 }
             }
@@ -273,11 +295,16 @@ mod tests {
         assert_eq!(f.format, "RSS 1.0");
         assert_eq!(f.entries.len(), 2);
         assert_eq!(f.entries[0].tags, vec!["社会", "IT"]);
-        let want = DateTime::parse_from_rfc3339("2019-07-12T02:12:00Z").unwrap().with_timezone(&Utc);
+        let want = DateTime::parse_from_rfc3339("2019-07-12T02:12:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
         assert_eq!(f.entries[0].published, Some(want));
         assert_eq!(f.entries[1].published, Some(want));
         assert_eq!(f.entries[1].title, "AT&T と提携");
-        assert_eq!(f.entries[1].link.as_ref().unwrap().as_str(), "https://news.example.jp/a/2");
+        assert_eq!(
+            f.entries[1].link.as_ref().unwrap().as_str(),
+            "https://news.example.jp/a/2"
+        );
     }
 
     #[test]
@@ -305,7 +332,12 @@ mod tests {
     #[test]
     fn garbage_is_an_error_not_a_panic() {
         assert!(matches!(
-            parse_feed(b"<html><body>hi</body></html>", None, &url(), chrono_tz::UTC),
+            parse_feed(
+                b"<html><body>hi</body></html>",
+                None,
+                &url(),
+                chrono_tz::UTC
+            ),
             Err(ParseError::Unparsable(_))
         ));
         let utf16be: Vec<u8> = "<?xml version=\"1.0\" encoding=\"UTF-16\"?><rss version=\"2.0\"><channel><title>t</title><item><title>x</title></item></channel></rss>"

@@ -16,7 +16,9 @@ pub fn repair_xml(text: &str) -> String {
 }
 
 fn strip_forbidden_controls(s: &str) -> Cow<'_, str> {
-    let bad = |c: char| (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || c == '\u{FFFE}' || c == '\u{FFFF}';
+    let bad = |c: char| {
+        (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || c == '\u{FFFE}' || c == '\u{FFFF}'
+    };
     if s.contains(bad) {
         Cow::Owned(s.chars().filter(|c| !bad(*c)).collect())
     } else {
@@ -31,7 +33,10 @@ fn rewrite_prolog(s: &str) -> Cow<'_, str> {
         return Cow::Borrowed(trimmed);
     }
     match trimmed.find("?>") {
-        Some(end) => Cow::Owned(format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>{}", &trimmed[end + 2..])),
+        Some(end) => Cow::Owned(format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>{}",
+            &trimmed[end + 2..]
+        )),
         None => Cow::Borrowed(trimmed),
     }
 }
@@ -135,7 +140,9 @@ fn is_xml_reference(name: &str) -> bool {
         None => num.parse::<u32>().ok(),
     };
     // A reference to a character XML forbids fails the whole document.
-    value.and_then(char::from_u32).is_some_and(|c| c >= ' ' || matches!(c, '\t' | '\n' | '\r'))
+    value
+        .and_then(char::from_u32)
+        .is_some_and(|c| c >= ' ' || matches!(c, '\t' | '\n' | '\r'))
 }
 
 /// feed-rs reads only `<rss version="2.0">` (and 0.91/0.92); real feeds say 2.01,
@@ -164,11 +171,17 @@ fn normalize_rss_version(s: &str) -> Cow<'_, str> {
             let q1 = after_eq.find(['"', '\'']).map(|q| v + q);
             let q2 = q1.and_then(|q| tag[q + 1..].find(['"', '\'']).map(|e| q + 1 + e));
             match (q1, q2) {
-                (Some(a), Some(b)) => Cow::Owned(format!("{}\"2.0\"{}", &s[..start + a], &s[start + b + 1..])),
+                (Some(a), Some(b)) => {
+                    Cow::Owned(format!("{}\"2.0\"{}", &s[..start + a], &s[start + b + 1..]))
+                }
                 _ => Cow::Borrowed(s),
             }
         }
-        None => Cow::Owned(format!("{} version=\"2.0\"{}", &s[..start + 4], &s[start + 4..])),
+        None => Cow::Owned(format!(
+            "{} version=\"2.0\"{}",
+            &s[..start + 4],
+            &s[start + 4..]
+        )),
     }
 }
 
@@ -178,18 +191,32 @@ mod tests {
 
     #[test]
     fn ampersands_and_entities() {
-        assert_eq!(fix_ampersands("<t>AT&T &amp; &nbsp;x&#12354;&#0;</t>"), "<t>AT&amp;T &amp; &#160;x&#12354;&amp;#0;</t>");
-        assert_eq!(fix_ampersands("<![CDATA[a & b &nbsp;]]>&bogus;"), "<![CDATA[a & b &nbsp;]]>&amp;bogus;");
+        assert_eq!(
+            fix_ampersands("<t>AT&T &amp; &nbsp;x&#12354;&#0;</t>"),
+            "<t>AT&amp;T &amp; &#160;x&#12354;&amp;#0;</t>"
+        );
+        assert_eq!(
+            fix_ampersands("<![CDATA[a & b &nbsp;]]>&bogus;"),
+            "<![CDATA[a & b &nbsp;]]>&amp;bogus;"
+        );
         assert_eq!(fix_ampersands("<!-- & -->&"), "<!-- & -->&amp;");
     }
 
     #[test]
     fn prolog_and_version() {
         let s = repair_xml("\n<?xml version=\"1.0\" encoding=\"Shift_JIS\"?><rss><channel/></rss>");
-        assert_eq!(s, "<?xml version=\"1.0\" encoding=\"UTF-8\"?><rss version=\"2.0\"><channel/></rss>");
+        assert_eq!(
+            s,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><rss version=\"2.0\"><channel/></rss>"
+        );
         assert!(repair_xml("<rss version='2.01'>").contains("version=\"2.0\""));
-        assert!(repair_xml("<rss version=\"0.94\" x=\"1\">").contains("<rss version=\"2.0\" x=\"1\">"));
-        assert_eq!(repair_xml("<rss version=\"0.91\">"), "<rss version=\"0.91\">");
+        assert!(
+            repair_xml("<rss version=\"0.94\" x=\"1\">").contains("<rss version=\"2.0\" x=\"1\">")
+        );
+        assert_eq!(
+            repair_xml("<rss version=\"0.91\">"),
+            "<rss version=\"0.91\">"
+        );
         assert_eq!(repair_xml("<rssfeed>"), "<rssfeed>");
     }
 
@@ -198,7 +225,10 @@ mod tests {
         let s = "<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\"><!ENTITY x SYSTEM \"file:///etc/passwd\">]><rss>&lol;&x;</rss>";
         let r = repair_xml(s);
         assert!(!r.contains("ENTITY"), "{r}");
-        assert!(r.ends_with("<rss version=\"2.0\">&amp;lol;&amp;x;</rss>"), "{r}");
+        assert!(
+            r.ends_with("<rss version=\"2.0\">&amp;lol;&amp;x;</rss>"),
+            "{r}"
+        );
     }
 
     #[test]

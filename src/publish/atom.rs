@@ -1,6 +1,8 @@
 //! The merged Atom 1.0 feed.
 
-use atom_syndication::{Content, Entry, Feed, FixedDateTime, Generator, Link, Person, Source, Text};
+use atom_syndication::{
+    Content, Entry, Feed, FixedDateTime, Generator, Link, Person, Source, Text,
+};
 use chrono::{DateTime, Utc};
 
 use super::Post;
@@ -8,7 +10,9 @@ use crate::config::BlogConfig;
 
 fn fixed(t: DateTime<Utc>) -> FixedDateTime {
     // Whole seconds: atom_syndication would otherwise write nanoseconds.
-    DateTime::from_timestamp(t.timestamp(), 0).unwrap_or_default().fixed_offset()
+    DateTime::from_timestamp(t.timestamp(), 0)
+        .unwrap_or_default()
+        .fixed_offset()
 }
 
 fn link(href: &str, rel: &str, mime: Option<&str>) -> Link {
@@ -22,7 +26,12 @@ fn link(href: &str, rel: &str, mime: Option<&str>) -> Link {
 
 pub fn render(blog: &BlogConfig, posts: &[Post], updated: DateTime<Utc>) -> Vec<u8> {
     let base = blog.base_url.0.as_str();
-    let self_url = blog.base_url.0.join("feed.atom").map(|u| u.to_string()).unwrap_or_default();
+    let self_url = blog
+        .base_url
+        .0
+        .join("feed.atom")
+        .map(|u| u.to_string())
+        .unwrap_or_default();
     let author = Person {
         name: blog.author.clone(),
         ..Default::default()

@@ -4,6 +4,7 @@
 mod atom;
 mod rss;
 
+use std::path::Path;
 use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
@@ -116,9 +117,27 @@ pub fn render(blog: &BlogConfig, store: &Store) -> Result<Rendered, StoreError> 
     })
 }
 
+/// Writes the feeds as static files into `dir` (created if needed). Each file is
+/// written beside its target and renamed over it, so a web server never serves half.
+pub fn write_dir(r: &Rendered, dir: &Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    for (name, bytes) in [("feed.atom", &r.atom), ("feed.rss", &r.rss)] {
+        let target = dir.join(name);
+        let tmp = dir.join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, &target)
+            .with_context(|| format!("replacing {}", target.display()))?;
+    }
+    Ok(())
+}
+
 fn gzip(data: &[u8]) -> Bytes {
     use std::io::Write;
-    let mut enc = flate2::write::GzEncoder::new(Vec::with_capacity(data.len() / 3), flate2::Compression::default());
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(data.len() / 3),
+        flate2::Compression::default(),
+    );
     // Writing to a Vec cannot fail.
     let _ = enc.write_all(data);
     Bytes::from(enc.finish().unwrap_or_default())
@@ -142,7 +161,11 @@ impl FeedCache {
 
     pub fn get(&self) -> Result<Arc<Rendered>, StoreError> {
         let generation = self.store.generation();
-        if let Some(r) = self.current.read().unwrap_or_else(|p| p.into_inner()).as_ref()
+        if let Some(r) = self
+            .current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
             && r.generation == generation
         {
             return Ok(r.clone());

@@ -10,7 +10,12 @@ use crate::config::BlogConfig;
 
 pub fn render(blog: &BlogConfig, posts: &[Post], updated: DateTime<Utc>) -> Vec<u8> {
     let base = blog.base_url.0.as_str();
-    let self_url = blog.base_url.0.join("feed.rss").map(|u| u.to_string()).unwrap_or_default();
+    let self_url = blog
+        .base_url
+        .0
+        .join("feed.rss")
+        .map(|u| u.to_string())
+        .unwrap_or_default();
     let items = posts
         .iter()
         .map(|p| {
@@ -55,7 +60,9 @@ pub fn render(blog: &BlogConfig, posts: &[Post], updated: DateTime<Utc>) -> Vec<
         }),
         ..Default::default()
     };
-    channel.namespaces.insert("dc".into(), "http://purl.org/dc/elements/1.1/".into());
+    channel
+        .namespaces
+        .insert("dc".into(), "http://purl.org/dc/elements/1.1/".into());
     let mut out = Vec::with_capacity(4096 + posts.len() * 4096);
     if let Err(e) = channel.write_to(&mut out) {
         tracing::error!(error = %e, "rendering the RSS feed failed");

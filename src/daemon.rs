@@ -1,0 +1,250 @@
+//! The daemon: a scheduler that polls each source at its own pace, the public HTTP
+//! server, the local admin endpoint, and a clean shutdown on SIGINT/SIGTERM (in-flight
+//! polls finish their writes, the store is flushed, exit 0).
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use chrono::Utc;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::config::{Config, ResolvedSource};
+use crate::ingest::{Ingest, Outcome, SourceReport, run_pass};
+use crate::publish::{FeedCache, write_dir};
+use crate::server::{AppState, router};
+use crate::store::Store;
+
+/// How long shutdown waits for in-flight polls before flushing anyway.
+const DRAIN: Duration = Duration::from_secs(30);
+
+pub struct Daemon {
+    pub sources: Vec<ResolvedSource>,
+    pub ingest: Arc<Ingest>,
+    pub cache: Arc<FeedCache>,
+    pub scheduler_alive: Arc<AtomicBool>,
+}
+
+impl Daemon {
+    pub fn new(config: &Config, store: Store) -> anyhow::Result<Daemon> {
+        let ingest = Ingest::new(config.fetch.clone(), store.clone())
+            .context("setting up the HTTP client")?;
+        Ok(Daemon {
+            sources: config.resolved_sources(),
+            ingest: Arc::new(ingest),
+            cache: Arc::new(FeedCache::new(config.blog.clone(), store)),
+            scheduler_alive: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// Runs until `shutdown` turns true. The listener is bound by the caller, so a
+    /// test can use port 0 and a wrong address fails before anything starts.
+    pub async fn run(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: watch::Receiver<bool>,
+    ) -> anyhow::Result<()> {
+        let state = AppState {
+            cache: self.cache.clone(),
+            scheduler_alive: self.scheduler_alive.clone(),
+        };
+        let admin = self.start_admin(shutdown.clone()).await?;
+        let mut server_stop = shutdown.clone();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, router(state))
+                .with_graceful_shutdown(async move {
+                    let _ = server_stop.wait_for(|s| *s).await;
+                })
+                .await
+        });
+        self.scheduler_alive.store(true, Ordering::Release);
+        scheduler(self.ingest.clone(), self.sources.clone(), shutdown).await;
+        self.scheduler_alive.store(false, Ordering::Release);
+        self.ingest
+            .store
+            .flush()
+            .context("flushing the store on shutdown")?;
+        let _ = std::fs::remove_file(&admin);
+        match server.await {
+            Ok(r) => r.context("the HTTP server failed")?,
+            Err(e) => anyhow::bail!("the HTTP server task failed: {e}"),
+        }
+        tracing::info!("stopped cleanly");
+        Ok(())
+    }
+
+    async fn start_admin(&self, shutdown: watch::Receiver<bool>) -> anyhow::Result<PathBuf> {
+        let path = crate::admin::socket_path(self.ingest.store.path());
+        if path.exists() {
+            // A socket left by a killed daemon: we hold the store lock, so nobody
+            // else can be listening on it.
+            std::fs::remove_file(&path)
+                .with_context(|| format!("removing the stale admin socket {}", path.display()))?;
+        }
+        let listener = tokio::net::UnixListener::bind(&path)
+            .with_context(|| format!("binding the admin socket {}", path.display()))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("restricting the admin socket {}", path.display()))?;
+        let admin = AdminState {
+            ingest: self.ingest.clone(),
+            sources: Arc::new(self.sources.clone()),
+            cache: self.cache.clone(),
+        };
+        let app = Router::new()
+            .route("/fetch", post(admin_fetch))
+            .route("/render", post(admin_render))
+            .with_state(admin);
+        let mut stop = shutdown;
+        tokio::spawn(async move {
+            let r = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await;
+            if let Err(e) = r {
+                tracing::error!(error = %e, "admin endpoint failed");
+            }
+        });
+        Ok(path)
+    }
+}
+
+#[derive(Clone)]
+struct AdminState {
+    ingest: Arc<Ingest>,
+    sources: Arc<Vec<ResolvedSource>>,
+    cache: Arc<FeedCache>,
+}
+
+async fn admin_fetch(State(s): State<AdminState>) -> Response {
+    match run_pass(s.ingest.clone(), &s.sources, |_| {}).await {
+        Ok(reports) => json_response(&reports),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+async fn admin_render(State(s): State<AdminState>, body: String) -> Response {
+    let out = PathBuf::from(body.trim());
+    let rendered = match s.cache.get() {
+        Ok(r) => r,
+        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    };
+    match write_dir(&rendered, &out) {
+        Ok(()) => json_response(&serde_json::json!({ "entries": rendered.entries, "out": out })),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")).into_response(),
+    }
+}
+
+fn json_response<T: serde::Serialize>(v: &T) -> Response {
+    match serde_json::to_string(v) {
+        Ok(s) => ([(axum::http::header::CONTENT_TYPE, "application/json")], s).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+/// Polls each source when it is due: at its interval with jitter, later after
+/// failures or when the server asked for a delay. The next poll time is kept in the
+/// store, so a restart does not hammer a source that was backing off.
+async fn scheduler(
+    ingest: Arc<Ingest>,
+    sources: Vec<ResolvedSource>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let now = Utc::now();
+    let mut next: Vec<chrono::DateTime<Utc>> = sources
+        .iter()
+        .map(|s| {
+            ingest
+                .store
+                .source_state(s.url.as_str())
+                .ok()
+                .and_then(|st| st.next_poll)
+                .unwrap_or(now)
+        })
+        .collect();
+    let mut running = vec![false; sources.len()];
+    let mut tasks: JoinSet<(usize, Result<SourceReport, String>)> = JoinSet::new();
+    loop {
+        let now = Utc::now();
+        for (i, src) in sources.iter().enumerate() {
+            if running[i] || next[i] > now || !src.enabled {
+                continue;
+            }
+            running[i] = true;
+            let ingest = ingest.clone();
+            let src = src.clone();
+            tasks.spawn(async move { (i, ingest.poll(&src).await.map_err(|e| e.to_string())) });
+        }
+        let wake = sources
+            .iter()
+            .enumerate()
+            .filter(|(i, s)| !running[*i] && s.enabled)
+            .map(|(i, _)| next[i])
+            .min()
+            .map(|t| (t - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+            .unwrap_or(Duration::from_secs(3600))
+            .min(Duration::from_secs(3600));
+        tokio::select! {
+            _ = shutdown.wait_for(|s| *s) => break,
+            Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                let Ok((i, result)) = done else { continue };
+                running[i] = false;
+                let src = &sources[i];
+                next[i] = match result {
+                    Ok(r) if matches!(r.outcome, Outcome::Gone | Outcome::Disabled) => Utc::now() + chrono::Duration::from_std(src.interval).unwrap_or_default(),
+                    Ok(r) => r.next_poll.unwrap_or_else(|| Utc::now() + chrono::Duration::from_std(src.interval).unwrap_or_default()),
+                    Err(e) => {
+                        tracing::error!(source = %src.name, error = %e, "the store failed while polling; retrying later");
+                        Utc::now() + chrono::Duration::minutes(5)
+                    }
+                };
+            }
+            _ = tokio::time::sleep(wake) => {}
+        }
+    }
+    tracing::info!(
+        in_flight = tasks.len(),
+        "shutting down: letting in-flight polls finish"
+    );
+    if tokio::time::timeout(DRAIN, async { while tasks.join_next().await.is_some() {} })
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "in-flight polls did not finish in time; their partial results are discarded"
+        );
+        tasks.abort_all();
+    }
+}
+
+/// Resolves when SIGINT or SIGTERM arrives.
+pub async fn termination_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,0 +1,368 @@
+//! One poll of one source: fetch → decode and parse → sanitize and key each entry →
+//! store, then record how it went in the source's fetch state. Nothing here panics on
+//! input, and a failing source never touches what is already stored.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use tracing::Instrument;
+use url::Url;
+
+use crate::article::{Article, article_key};
+use crate::config::{FetchConfig, ResolvedSource};
+use crate::fetch::{FetchError, Fetcher, Request, policy};
+use crate::parse::{self, ParsedEntry};
+use crate::sanitize::{clean_html, html_to_text};
+use crate::store::{SourceState, Store, StoreError, Upsert};
+
+/// How one poll of a source ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The feed was read; `new` says whether anything was stored.
+    Fetched,
+    /// 304 Not Modified.
+    NotModified,
+    Error,
+    /// 410 Gone, now or earlier: not polled until its config entry changes.
+    Gone,
+    Disabled,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SourceReport {
+    pub name: String,
+    pub url: String,
+    pub outcome: Outcome,
+    pub new: usize,
+    pub updated: usize,
+    /// Entries in the feed.
+    pub entries: usize,
+    /// Entries older than `max_age` at first sight, not stored.
+    pub too_old: usize,
+    pub error: Option<String>,
+    /// Where the feed has permanently moved (the config still names the old URL).
+    pub moved_to: Option<String>,
+    #[serde(skip)]
+    pub next_poll: Option<DateTime<Utc>>,
+}
+
+impl SourceReport {
+    /// A one-word summary for the fetch command's table.
+    pub fn status_word(&self) -> &'static str {
+        match self.outcome {
+            Outcome::Fetched if self.new > 0 || self.updated > 0 => "new",
+            Outcome::Fetched | Outcome::NotModified => "unchanged",
+            Outcome::Error => "error",
+            Outcome::Gone => "gone",
+            Outcome::Disabled => "disabled",
+        }
+    }
+}
+
+/// Everything a poll needs; shared by the daemon and the one-shot fetch command.
+pub struct Ingest {
+    pub fetcher: Fetcher,
+    pub store: Store,
+    pub fetch: FetchConfig,
+}
+
+impl Ingest {
+    pub fn new(fetch: FetchConfig, store: Store) -> Result<Ingest, FetchError> {
+        Ok(Ingest {
+            fetcher: Fetcher::new(&fetch)?,
+            store,
+            fetch,
+        })
+    }
+
+    /// Polls one source and records the result. Store failures are the only errors
+    /// returned: everything about the source itself goes into the report and its state.
+    pub async fn poll(&self, src: &ResolvedSource) -> Result<SourceReport, StoreError> {
+        let span = tracing::info_span!("poll", source = %src.name, url = %src.url);
+        self.poll_inner(src).instrument(span).await
+    }
+
+    async fn poll_inner(&self, src: &ResolvedSource) -> Result<SourceReport, StoreError> {
+        let key = src.url.as_str();
+        let mut state = self.store.source_state(key)?;
+        let mut report = SourceReport {
+            name: src.name.clone(),
+            url: key.to_owned(),
+            outcome: Outcome::Fetched,
+            new: 0,
+            updated: 0,
+            entries: 0,
+            too_old: 0,
+            error: None,
+            moved_to: state.moved_to.clone(),
+            next_poll: None,
+        };
+        if !src.enabled {
+            report.outcome = Outcome::Disabled;
+            return Ok(report);
+        }
+        let fingerprint = src.fingerprint();
+        match &state.gone {
+            Some(fp) if *fp == fingerprint => {
+                report.outcome = Outcome::Gone;
+                report.error = state.last_error.clone();
+                return Ok(report);
+            }
+            Some(_) => {
+                // The entry changed since the feed went away: try again from scratch.
+                state.gone = None;
+                state.moved_to = None;
+                state.etag = None;
+                state.last_modified = None;
+            }
+            None => {}
+        }
+
+        let target = state
+            .moved_to
+            .as_deref()
+            .and_then(|u| Url::parse(u).ok())
+            .unwrap_or_else(|| src.url.clone());
+        let now = Utc::now();
+        state.last_attempt = Some(now);
+        let request = Request {
+            url: &target,
+            etag: state.etag.as_deref(),
+            last_modified: state.last_modified.as_deref(),
+            max_bytes: src.max_bytes,
+        };
+        let fetched = self.fetcher.fetch(&request).await;
+        let mut server_min: Option<Duration> = None;
+        let result: Result<(), String> = match fetched {
+            Ok(resp) => {
+                server_min = resp.max_age;
+                if let Some(moved) = &resp.moved_permanently_to {
+                    if state.moved_to.as_deref() != Some(moved.as_str()) {
+                        tracing::warn!(to = %moved, "feed moved permanently; update its url in the config");
+                    }
+                    state.moved_to = Some(moved.to_string());
+                    report.moved_to = state.moved_to.clone();
+                }
+                state.last_status = Some(resp.status);
+                match resp.body {
+                    None => {
+                        report.outcome = Outcome::NotModified;
+                        Ok(())
+                    }
+                    Some(body) => {
+                        let parsed = {
+                            let (ct, url, tz) = (
+                                resp.content_type.clone(),
+                                resp.final_url.clone(),
+                                src.timezone,
+                            );
+                            tokio::task::spawn_blocking(move || {
+                                parse::parse_feed(&body, ct.as_deref(), &url, tz)
+                            })
+                            .await
+                        };
+                        match parsed {
+                            Ok(Ok(feed)) => {
+                                if let Some(ttl) = feed.ttl {
+                                    server_min = Some(server_min.map_or(ttl, |m| m.max(ttl)));
+                                }
+                                report.entries = feed.entries.len();
+                                self.store_entries(
+                                    src,
+                                    &resp.final_url,
+                                    feed.entries,
+                                    now,
+                                    &mut report,
+                                    &mut state,
+                                )?;
+                                state.etag = resp.etag;
+                                state.last_modified = resp.last_modified;
+                                Ok(())
+                            }
+                            Ok(Err(e)) => Err(e.to_string()),
+                            Err(join) => Err(format!("the parser task failed: {join}")),
+                        }
+                    }
+                }
+            }
+            Err(FetchError::Gone) => {
+                state.gone = Some(fingerprint);
+                state.last_status = Some(410);
+                report.outcome = Outcome::Gone;
+                Err(FetchError::Gone.to_string())
+            }
+            Err(e) => {
+                server_min = e.retry_after();
+                if let FetchError::Status { status, .. } = e {
+                    state.last_status = Some(status);
+                }
+                Err(e.to_string())
+            }
+        };
+        match result {
+            Ok(()) => {
+                state.last_success = Some(now);
+                state.last_error = None;
+                state.consecutive_failures = 0;
+                tracing::info!(
+                    new = report.new,
+                    updated = report.updated,
+                    entries = report.entries,
+                    "polled"
+                );
+            }
+            Err(msg) => {
+                if report.outcome != Outcome::Gone {
+                    report.outcome = Outcome::Error;
+                }
+                state.consecutive_failures = state.consecutive_failures.saturating_add(1);
+                tracing::warn!(error = %msg, failures = state.consecutive_failures, "poll failed");
+                state.last_error = Some(msg.clone());
+                report.error = Some(msg);
+            }
+        }
+        let jitter = rand::rng().random_range(-1.0..=1.0);
+        let delay = policy::next_delay(
+            src.interval,
+            state.consecutive_failures,
+            self.fetch.max_backoff.0,
+            server_min,
+            jitter,
+        );
+        let next = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1));
+        state.next_poll = Some(next);
+        report.next_poll = Some(next);
+        self.store.put_source_state(key, &state)?;
+        Ok(report)
+    }
+
+    fn store_entries(
+        &self,
+        src: &ResolvedSource,
+        feed_url: &Url,
+        entries: Vec<ParsedEntry>,
+        now: DateTime<Utc>,
+        report: &mut SourceReport,
+        state: &mut SourceState,
+    ) -> Result<(), StoreError> {
+        for entry in entries {
+            let article = to_article(src, feed_url, entry, now);
+            if let Some(max_age) = self.fetch.max_age
+                && let Some(published) = article.published
+                && now
+                    .signed_duration_since(published)
+                    .to_std()
+                    .is_ok_and(|age| age > max_age.0)
+                && self.store.id_for_key(&article.key)?.is_none()
+            {
+                report.too_old += 1;
+                continue;
+            }
+            match self.store.upsert(article, now)?.0 {
+                Upsert::New => {
+                    report.new += 1;
+                    state.articles += 1;
+                }
+                Upsert::Updated => report.updated += 1,
+                Upsert::Unchanged => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A parsed entry as an article: keyed, sanitized, its date checked.
+pub fn to_article(
+    src: &ResolvedSource,
+    feed_url: &Url,
+    e: ParsedEntry,
+    now: DateTime<Utc>,
+) -> Article {
+    let key = article_key(
+        e.link.as_ref(),
+        e.guid.as_deref(),
+        src.url.as_str(),
+        &e.title,
+        e.published,
+    );
+    let base = e.link.as_ref().unwrap_or(feed_url);
+    let content_html = clean_html(&e.content_html, base);
+    let content_text = html_to_text(&content_html);
+    // A date in the future would pin the article to the top of the feed for as long as
+    // it lasts; such a date is wrong, so the first-seen time stands in for it.
+    let published = e
+        .published
+        .filter(|p| *p <= now + chrono::Duration::hours(1));
+    let title = if e.title.is_empty() {
+        content_text.chars().take(60).collect()
+    } else {
+        e.title
+    };
+    Article {
+        id: String::new(),
+        key,
+        source_url: src.url.to_string(),
+        publisher: src.name.clone(),
+        link: e
+            .link
+            .map(|l| crate::article::canonical_url(&l).to_string()),
+        title,
+        content_html,
+        content_text,
+        author: e.author,
+        tags: e.tags,
+        published,
+        first_seen: now,
+        updated: now,
+    }
+}
+
+/// Polls every source once, at most `concurrency` at a time (the fetcher also limits
+/// per host). `progress` is called as each source finishes.
+pub async fn run_pass(
+    ingest: Arc<Ingest>,
+    sources: &[ResolvedSource],
+    progress: impl Fn(&SourceReport),
+) -> Result<Vec<SourceReport>, StoreError> {
+    use futures_util::stream::{FuturesUnordered, StreamExt};
+    let mut tasks: FuturesUnordered<_> = sources
+        .iter()
+        .enumerate()
+        .map(|(i, src)| {
+            let ingest = ingest.clone();
+            let src = src.clone();
+            async move {
+                (
+                    i,
+                    tokio::spawn(async move { ingest.poll(&src).await }).await,
+                )
+            }
+        })
+        .collect();
+    let mut reports: Vec<Option<SourceReport>> = vec![None; sources.len()];
+    while let Some((i, joined)) = tasks.next().await {
+        let report = match joined {
+            Ok(r) => r?,
+            Err(join) => SourceReport {
+                name: sources[i].name.clone(),
+                url: sources[i].url.to_string(),
+                outcome: Outcome::Error,
+                new: 0,
+                updated: 0,
+                entries: 0,
+                too_old: 0,
+                error: Some(format!("internal error while polling: {join}")),
+                moved_to: None,
+                next_poll: None,
+            },
+        };
+        progress(&report);
+        reports[i] = Some(report);
+    }
+    ingest.store.flush()?;
+    Ok(reports.into_iter().flatten().collect())
+}

@@ -1,0 +1,295 @@
+//! The command line: parses arguments, calls into the library, maps failures to exit
+//! codes (0 ok, 1 runtime failure, 2 usage or configuration error, 3 `fetch --strict`
+//! with a failed source).
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use kawaraban::config::Config;
+use kawaraban::daemon::{Daemon, termination_signal};
+use kawaraban::ingest::{Ingest, SourceReport, run_pass};
+use kawaraban::publish::{render, write_dir};
+use kawaraban::store::{Store, StoreError};
+use kawaraban::{admin, fetch};
+
+#[derive(Parser)]
+#[command(
+    name = "kawaraban",
+    version,
+    about = "Runs a curated news blog: fetches feeds, stores articles, republishes them as Atom and RSS"
+)]
+struct Cli {
+    /// The configuration file.
+    #[arg(
+        long,
+        global = true,
+        default_value = "feeds.toml",
+        env = "KAWARABAN_CONFIG"
+    )]
+    config: PathBuf,
+    /// More log output (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon: poll every source on its schedule and serve the feeds.
+    #[command(after_help = "Example:\n  kawaraban serve --config feeds.toml")]
+    Serve,
+    /// Poll every source once, print a summary per source, and exit (for cron).
+    #[command(after_help = "Example:\n  kawaraban fetch --strict   # exit 3 if any source failed")]
+    Fetch {
+        /// Exit with status 3 when any source failed.
+        #[arg(long)]
+        strict: bool,
+    },
+    /// Write feed.atom and feed.rss from the store into a directory.
+    #[command(after_help = "Example:\n  kawaraban render --out /var/www/blog")]
+    Render {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Validate the configuration and print it with every default filled in.
+    #[command(
+        name = "check-config",
+        after_help = "Example:\n  kawaraban check-config --config config/offline.toml"
+    )]
+    CheckConfig,
+}
+
+/// A failure with the exit code it maps to.
+struct Failure(u8, anyhow::Error);
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure(1, e.into())
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, matches!(cli.command, Command::Serve));
+    fetch::install_crypto_provider();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("kawaraban: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(Failure(code, e)) => {
+            eprintln!("kawaraban: {e:#}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn init_logging(verbose: u8, daemon: bool) {
+    let default = match (verbose, daemon) {
+        (0, false) => "warn",
+        (0, true) | (1, _) => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("{default},html5ever=off,sled=warn"))
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+        .init();
+}
+
+fn load_config(path: &Path) -> Result<Config, Failure> {
+    Config::load(path).map_err(|e| Failure(2, e.into()))
+}
+
+async fn run(cli: Cli) -> Result<u8, Failure> {
+    match cli.command {
+        Command::CheckConfig => {
+            let config = load_config(&cli.config)?;
+            print!("{}", config.to_resolved_toml());
+            eprintln!(
+                "{}: ok, {} sources",
+                cli.config.display(),
+                config.sources.len()
+            );
+            Ok(0)
+        }
+        Command::Serve => serve(load_config(&cli.config)?).await,
+        Command::Fetch { strict } => fetch_once(load_config(&cli.config)?, strict).await,
+        Command::Render { out } => render_once(load_config(&cli.config)?, &out).await,
+    }
+}
+
+/// Opens the store, or says that a daemon holds it (then the caller asks the daemon).
+fn open_store(config: &Config) -> Result<Option<Store>, Failure> {
+    match Store::open(&config.store.path, config.store.cache_size.0) {
+        Ok(s) => Ok(Some(s)),
+        Err(StoreError::Locked(_)) => Ok(None),
+        Err(e) => Err(Failure(1, e.into())),
+    }
+}
+
+async fn serve(config: Config) -> Result<u8, Failure> {
+    let Some(store) = open_store(&config)? else {
+        return Err(Failure(
+            1,
+            anyhow::anyhow!(
+                "the store at {} is held by another kawaraban process: a daemon is already running",
+                config.store.path.display()
+            ),
+        ));
+    };
+    let listener = tokio::net::TcpListener::bind(config.server.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (`[server] listen` in the config)",
+                config.server.listen
+            )
+        })?;
+    let daemon = Daemon::new(&config, store)?;
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        termination_signal().await;
+        tracing::info!("signal received: shutting down");
+        let _ = tx.send(true);
+    });
+    tracing::info!(listen = %config.server.listen, sources = config.sources.len(), "serving");
+    daemon.run(listener, rx).await?;
+    Ok(0)
+}
+
+async fn fetch_once(config: Config, strict: bool) -> Result<u8, Failure> {
+    let sources = config.resolved_sources();
+    let reports = match open_store(&config)? {
+        Some(store) => {
+            let ingest = Arc::new(
+                Ingest::new(config.fetch.clone(), store).context("setting up the HTTP client")?,
+            );
+            let bar = progress_bar(sources.len() as u64);
+            let reports = run_pass(ingest, &sources, |r| match &bar {
+                Some(b) => {
+                    b.set_message(r.name.clone());
+                    b.inc(1);
+                }
+                None => eprintln!("{}: {}", r.name, r.status_word()),
+            })
+            .await?;
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
+            reports
+        }
+        None => {
+            eprintln!("a daemon is running: asking it to fetch");
+            let socket = admin::socket_path(&config.store.path);
+            let body = admin::request(&socket, "POST", "/fetch", "").await?;
+            serde_json::from_str::<Vec<SourceReport>>(&body)
+                .context("reading the daemon's report")?
+        }
+    };
+    print_summary(&reports);
+    let failed = reports.iter().filter(|r| r.error.is_some()).count();
+    Ok(if strict && failed > 0 { 3 } else { 0 })
+}
+
+fn progress_bar(len: u64) -> Option<indicatif::ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}") {
+        bar.set_style(style);
+    }
+    Some(bar)
+}
+
+fn print_summary(reports: &[SourceReport]) {
+    let width = reports
+        .iter()
+        .map(|r| display_width(&r.name))
+        .max()
+        .unwrap_or(4)
+        .max(6);
+    let (mut new, mut unchanged, mut failed) = (0, 0, 0);
+    for r in reports {
+        let pad = width - display_width(&r.name);
+        let detail = match (r.status_word(), &r.error) {
+            (_, Some(e)) => e.clone(),
+            ("new", _) => format!(
+                "{} new, {} updated of {} entries",
+                r.new, r.updated, r.entries
+            ),
+            _ => format!("{} entries", r.entries),
+        };
+        println!(
+            "{}{}  {:<9}  {}  {}",
+            r.name,
+            " ".repeat(pad),
+            r.status_word(),
+            r.url,
+            detail
+        );
+        if let Some(to) = &r.moved_to {
+            println!(
+                "{}  moved permanently to {to}: update its url in the config",
+                " ".repeat(width)
+            );
+        }
+        match r.status_word() {
+            "new" => new += 1,
+            "error" | "gone" => failed += 1,
+            _ => unchanged += 1,
+        }
+    }
+    println!(
+        "{} sources: {new} with new articles, {unchanged} unchanged, {failed} failed; {} articles stored",
+        reports.len(),
+        reports.iter().map(|r| r.new).sum::<usize>()
+    );
+}
+
+/// Columns a name takes on a terminal: East Asian wide characters take two.
+fn display_width(s: &str) -> usize {
+    s.chars()
+        .map(|c| {
+            if ('\u{1100}'..='\u{115F}').contains(&c) || ('\u{2E80}'..='\u{FFDC}').contains(&c) {
+                2
+            } else {
+                1
+            }
+        })
+        .sum()
+}
+
+async fn render_once(config: Config, out: &Path) -> Result<u8, Failure> {
+    match open_store(&config)? {
+        Some(store) => {
+            let rendered = render(&config.blog, &store)?;
+            write_dir(&rendered, out)?;
+            eprintln!("wrote {} entries to {}", rendered.entries, out.display());
+        }
+        None => {
+            let socket = admin::socket_path(&config.store.path);
+            let abs =
+                std::path::absolute(out).with_context(|| format!("resolving {}", out.display()))?;
+            let body = admin::request(&socket, "POST", "/render", &abs.to_string_lossy()).await?;
+            eprintln!("the running daemon wrote the feeds: {body}");
+        }
+    }
+    Ok(0)
+}

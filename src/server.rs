@@ -1,0 +1,174 @@
+//! The public HTTP listener: the merged feeds with validators (ETag, Last-Modified,
+//! 304) and gzip, a health check, and a small index page.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+
+use crate::publish::{FeedCache, Rendered};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub cache: Arc<FeedCache>,
+    /// Cleared when the scheduler stops, so /healthz tells a supervisor.
+    pub scheduler_alive: Arc<AtomicBool>,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/feed.atom", get(atom))
+        .route("/feed.rss", get(rss))
+        .route("/healthz", get(healthz))
+        .with_state(state)
+}
+
+async fn atom(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    feed(&s, &headers, "application/atom+xml; charset=utf-8", |r| {
+        (&r.atom, &r.atom_gz)
+    })
+}
+
+async fn rss(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    feed(&s, &headers, "application/rss+xml; charset=utf-8", |r| {
+        (&r.rss, &r.rss_gz)
+    })
+}
+
+fn feed(
+    s: &AppState,
+    req: &HeaderMap,
+    content_type: &'static str,
+    pick: impl Fn(&Rendered) -> (&Bytes, &Bytes),
+) -> Response {
+    match s.cache.get() {
+        Ok(r) => {
+            let (plain, gz) = pick(&r);
+            cached_response(req, content_type, &r.etag, r.last_modified, plain, gz)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot render the feeds");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the store cannot be read right now\n",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// HTTP-date for Last-Modified.
+pub fn http_date(t: DateTime<Utc>) -> String {
+    t.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+}
+
+/// Answers with the body, or 304 when the client's validators match. The gzip form
+/// gets its own ETag (a strong validator names one representation).
+pub fn cached_response(
+    req: &HeaderMap,
+    content_type: &'static str,
+    etag: &str,
+    modified: DateTime<Utc>,
+    plain: &Bytes,
+    gz: &Bytes,
+) -> Response {
+    let wants_gzip = req
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|enc| {
+            let mut parts = enc.split(';');
+            let name = parts.next().unwrap_or("").trim();
+            let q_zero = parts.any(|p| matches!(p.trim(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !q_zero
+        });
+    let tag = if wants_gzip {
+        format!("{}-gz\"", etag.trim_end_matches('"'))
+    } else {
+        etag.to_owned()
+    };
+    let last_modified = http_date(modified);
+    let not_modified = match req.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
+        Some(inm) => inm.split(',').any(|t| {
+            let t = t.trim().trim_start_matches("W/");
+            t == "*" || t == tag || t == etag
+        }),
+        None => req
+            .get(header::IF_MODIFIED_SINCE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| DateTime::parse_from_rfc2822(v).ok())
+            .is_some_and(|since| modified.timestamp() <= since.timestamp()),
+    };
+    let mut h = HeaderMap::new();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=60"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&tag) {
+        h.insert(header::ETAG, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&last_modified) {
+        h.insert(header::LAST_MODIFIED, v);
+    }
+    if not_modified {
+        return (StatusCode::NOT_MODIFIED, h).into_response();
+    }
+    if wants_gzip {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        (h, gz.clone()).into_response()
+    } else {
+        (h, plain.clone()).into_response()
+    }
+}
+
+async fn healthz(State(s): State<AppState>) -> Response {
+    let scheduler = s.scheduler_alive.load(Ordering::Acquire);
+    let store = s.cache.get().is_ok();
+    let body = format!(
+        "{{\"status\":\"{}\",\"scheduler\":{scheduler},\"store\":{store}}}\n",
+        if scheduler && store { "ok" } else { "degraded" }
+    );
+    let status = if scheduler && store {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+async fn index(State(s): State<AppState>) -> Response {
+    let blog = s.cache.blog();
+    let esc = |t: &str| html_escape::encode_text(t).into_owned();
+    let entries = s.cache.get().map(|r| r.entries).unwrap_or(0);
+    let body = format!(
+        "<!DOCTYPE html>\n<html lang=\"{lang}\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
+<title>{title}</title>\
+<link rel=\"alternate\" type=\"application/atom+xml\" title=\"{title} (Atom)\" href=\"feed.atom\">\
+<link rel=\"alternate\" type=\"application/rss+xml\" title=\"{title} (RSS)\" href=\"feed.rss\"></head>\
+<body><h1>{title}</h1><p>{desc}</p><p>{entries} posts. Subscribe: <a href=\"feed.atom\">Atom</a> · <a href=\"feed.rss\">RSS</a></p></body></html>\n",
+        lang = html_escape::encode_double_quoted_attribute(&blog.language),
+        title = esc(&blog.title),
+        desc = esc(&blog.description),
+    );
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'self'; img-src https: http:",
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
