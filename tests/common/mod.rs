@@ -1,0 +1,218 @@
+//! A loopback news server for the integration tests: serves the fixture feeds with
+//! ETags, answers conditional requests with 304, and counts what it was asked.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+/// (path, content type, fixture file)
+pub const FEEDS: &[(&str, &str, &str)] = &[
+    ("sjis.rdf", "application/rdf+xml", "sjis-rss1.rdf"),
+    ("euc.xml", "application/rss+xml", "eucjp-rss2.xml"),
+    ("atom.xml", "application/atom+xml", "atom-xmlbase.xml"),
+    ("feed.json", "application/feed+json", "feed.json"),
+    ("nodates.xml", "application/rss+xml", "nodates.xml"),
+    ("malformed.xml", "application/rss+xml", "malformed.xml"),
+];
+
+#[derive(Default)]
+pub struct Log {
+    /// Requests per path.
+    pub hits: HashMap<String, usize>,
+    /// Requests per path that carried If-None-Match.
+    pub conditional: HashMap<String, usize>,
+    pub not_modified: usize,
+}
+
+#[derive(Clone)]
+pub struct NewsServer {
+    pub addr: SocketAddr,
+    pub log: Arc<Mutex<Log>>,
+}
+
+impl NewsServer {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}/{path}", self.addr)
+    }
+
+    pub fn hits(&self, path: &str) -> usize {
+        self.log
+            .lock()
+            .unwrap()
+            .hits
+            .get(path)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    pub fn conditional(&self, path: &str) -> usize {
+        self.log
+            .lock()
+            .unwrap()
+            .conditional
+            .get(path)
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+#[derive(Clone)]
+struct Shared {
+    host: String,
+    log: Arc<Mutex<Log>>,
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Replaces the NEWS_HOST placeholder in the (ASCII-compatible) fixture bytes.
+fn with_host(bytes: &[u8], host: &str) -> Vec<u8> {
+    let needle = b"NEWS_HOST";
+    let mut out = Vec::with_capacity(bytes.len() + 64);
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i..].starts_with(needle) {
+            out.extend_from_slice(host.as_bytes());
+            i += needle.len();
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+async fn serve_feed(
+    State(s): State<Shared>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    {
+        let mut log = s.log.lock().unwrap();
+        *log.hits.entry(name.clone()).or_default() += 1;
+        if headers.contains_key(header::IF_NONE_MATCH) {
+            *log.conditional.entry(name.clone()).or_default() += 1;
+        }
+    }
+    match name.as_str() {
+        "gone.xml" => return (StatusCode::GONE, "gone").into_response(),
+        "moved.xml" => {
+            return (
+                StatusCode::MOVED_PERMANENTLY,
+                [(header::LOCATION, "/atom.xml")],
+            )
+                .into_response();
+        }
+        "hop.xml" => return (StatusCode::FOUND, [(header::LOCATION, "/perm.xml")]).into_response(),
+        "perm.xml" => {
+            return (
+                StatusCode::PERMANENT_REDIRECT,
+                [(header::LOCATION, "/atom.xml")],
+            )
+                .into_response();
+        }
+        "loop.xml" => {
+            return (StatusCode::FOUND, [(header::LOCATION, "/loop.xml")]).into_response();
+        }
+        "busy.xml" => {
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, "7200")],
+            )
+                .into_response();
+        }
+        _ => {}
+    }
+    let Some((_, ct, file)) = FEEDS.iter().find(|(p, _, _)| *p == name) else {
+        return (StatusCode::NOT_FOUND, "no such feed").into_response();
+    };
+    let body = with_host(&fixture(file), &s.host);
+    let etag = format!("\"{}-{}\"", name, body.len());
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        == Some(etag.as_str())
+    {
+        s.log.lock().unwrap().not_modified += 1;
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+    }
+    let mut h = HeaderMap::new();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+    h.insert(header::ETAG, HeaderValue::from_str(&etag).unwrap());
+    (h, body).into_response()
+}
+
+/// Starts the news server on 127.0.0.1 with an OS-chosen port.
+pub async fn start_news_server() -> NewsServer {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let log = Arc::new(Mutex::new(Log::default()));
+    let shared = Shared {
+        host: addr.to_string(),
+        log: log.clone(),
+    };
+    let app = Router::new()
+        .route("/{name}", get(serve_feed))
+        .with_state(shared);
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    NewsServer { addr, log }
+}
+
+/// A configuration with one source per fixture feed plus a 410 source.
+pub fn config_text(news: &NewsServer, store: &std::path::Path, listen: &str) -> String {
+    let mut s = format!(
+        r#"[blog]
+title = "テスト瓦版"
+author = "networksecurity"
+base_url = "http://127.0.0.1:8080/"
+language = "ja"
+timezone = "Asia/Tokyo"
+max_entries = 50
+
+[server]
+listen = "{listen}"
+
+[store]
+path = "{}"
+cache_size = "4MiB"
+
+[fetch]
+interval = "1h"
+timeout = "5s"
+"#,
+        store.display()
+    );
+    let names = [
+        "テスト新報",
+        "東西日報",
+        "Harbor Times",
+        "JSON Wire",
+        "No Dates",
+        "Broken Feed",
+    ];
+    for ((path, _, _), name) in FEEDS.iter().zip(names) {
+        s.push_str(&format!(
+            "\n[[source]]\nname = \"{name}\"\nurl = \"{}\"\n",
+            news.url(path)
+        ));
+    }
+    s.push_str(&format!(
+        "\n[[source]]\nname = \"Gone Daily\"\nurl = \"{}\"\n",
+        news.url("gone.xml")
+    ));
+    s
+}
+
+/// Entries a good pass stores: 3 + 2 (one shared with the first feed) + 2 + 2 + 2.
+pub const GOOD_ENTRIES: usize = 10;
