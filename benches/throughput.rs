@@ -1,1 +1,396 @@
-fn main() {}
+//! Parse throughput and publish cost, each next to a baseline measured in the same run
+//! so results can be quoted as ratios that survive a change of machine.
+//!
+//! `cargo bench --bench throughput`; `cargo bench --bench throughput -- parse` (or
+//! `-- render`) runs one group.
+
+use std::cell::LazyCell;
+use std::hint::black_box;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, FixedOffset, TimeZone as _, Utc};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use kawaraban::article::Article;
+use kawaraban::config::{BlogConfig, TimeZone};
+use kawaraban::parse::parse_feed;
+use kawaraban::store::Store;
+use quick_xml::events::Event;
+use url::Url;
+
+const HOST: &str = "127.0.0.1:1";
+const SYNTHETIC_ITEMS: usize = 200;
+/// Japanese characters per synthetic item body: news articles run to about this much,
+/// and it keeps the feed near a megabyte so fixed per-call costs do not dominate MB/s.
+const BODY_CHARS: usize = 2_000;
+const STORE_ARTICLES: usize = 100_000;
+const RENDER_ENTRIES: usize = 50;
+
+/// As the integration tests serve them, so charset detection follows the same path.
+const FIXTURES: &[(&str, &str)] = &[
+    ("sjis-rss1.rdf", "application/rdf+xml"),
+    ("eucjp-rss2.xml", "application/rss+xml"),
+    ("atom-xmlbase.xml", "application/atom+xml"),
+    ("feed.json", "application/feed+json"),
+    ("nodates.xml", "application/rss+xml"),
+    // Kept as the error path: how fast a broken feed is rejected matters too.
+    ("malformed.xml", "application/rss+xml"),
+];
+
+/// Every character is in JIS X 0208, so the Shift_JIS encoding is lossless (checked).
+const SENTENCES: &[&str] = &[
+    "大手通販サイトは十二日、外部からの不正アクセスにより顧客のクレジットカード情報が流出した可能性があると発表した。",
+    "同社によると、流出した可能性があるのは今年四月から六月までに決済を行った利用者の氏名や住所、カード番号など約一万件に上る。",
+    "警視庁は不正アクセス禁止法違反の疑いで捜査を始めており、侵入経路の特定を急いでいる。",
+    "専門家は「古いソフトウェアの弱点が放置されていた可能性が高い」と指摘し、定期的な更新の重要性を訴えた。",
+    "政府は来年度から中小企業向けの情報セキュリティ対策の補助金を拡充する方針を固めた。",
+    "地方銀行の間では、フィッシング詐欺による被害を防ぐため、ワンタイムパスワードの導入が相次いでいる。",
+    "総務省の調査では、昨年一年間に報告されたサイバー攻撃の件数は前年の約一・五倍に増えた。",
+    "被害に遭った利用者からは「説明が遅すぎる」との声が上がっており、同社は専用の問い合わせ窓口を設けた。",
+    "東京都内の会見で社長は深く頭を下げ、再発防止策を年内にまとめると述べた。",
+    "関係者によると、攻撃には海外のサーバーが複数使われており、国際的な協力が不可欠だという。",
+    "気象庁は週末にかけて西日本を中心に大雨となるおそれがあるとして、土砂災害への警戒を呼びかけている。",
+    "株式市場では半導体関連の銘柄が買われ、日経平均株価は三日ぶりに反発した。",
+];
+const TITLES: &[&str] = &[
+    "カード情報流出、通販サイトが謝罪",
+    "不正アクセスで捜査開始",
+    "中小企業のセキュリティ対策に補助金",
+    "地銀でワンタイムパスワード導入進む",
+    "サイバー攻撃、前年の一・五倍に",
+    "西日本で大雨のおそれ",
+    "日経平均、三日ぶり反発",
+];
+const SECTIONS: &[&str] = &["社会", "経済", "IT", "政治", "国際", "気象"];
+
+/// `cargo test --all-targets` runs each benchmark once without `--bench` (criterion's
+/// test mode); a small store keeps that quick while still exercising the code.
+fn benchmarking() -> bool {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--test")
+}
+
+fn with_host(bytes: &[u8]) -> Vec<u8> {
+    const NEEDLE: &[u8] = b"NEWS_HOST";
+    let mut out = Vec::with_capacity(bytes.len() + 64);
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        if rest.starts_with(NEEDLE) {
+            out.extend_from_slice(HOST.as_bytes());
+            rest = &rest[NEEDLE.len()..];
+        } else {
+            out.push(rest[0]);
+            rest = &rest[1..];
+        }
+    }
+    out
+}
+
+/// About `chars` characters of article HTML, varied per item so no two bodies are equal.
+fn body_html(item: usize, chars: usize) -> String {
+    let mut html = String::from("<p>");
+    let mut written = 0;
+    let mut k = item;
+    while written < chars {
+        let s = SENTENCES[k % SENTENCES.len()];
+        html.push_str(s);
+        written += s.chars().count();
+        k += 1;
+        if k % 4 == 0 && written < chars {
+            html.push_str("</p>\n<p>");
+        }
+    }
+    html.push_str(&format!(
+        " <a href=\"/related/{item}.html\">関連記事</a></p>"
+    ));
+    html
+}
+
+fn item_date(item: usize) -> DateTime<FixedOffset> {
+    let jst = FixedOffset::east_opt(9 * 3600).expect("valid offset");
+    let newest = jst
+        .with_ymd_and_hms(2019, 7, 12, 15, 0, 0)
+        .single()
+        .expect("valid date");
+    newest - chrono::Duration::minutes(17 * item as i64)
+}
+
+/// A large RSS 2.0 feed declaring `encoding`; the caller encodes the text to match.
+fn synthetic_rss2(encoding: &str) -> String {
+    let mut xml = format!(
+        "<?xml version=\"1.0\" encoding=\"{encoding}\"?>\n\
+         <rss version=\"2.0\" xmlns:content=\"http://purl.org/rss/1.0/modules/content/\">\n\
+         <channel>\n<title>東西日報</title>\n<link>http://{HOST}/big/</link>\n\
+         <description>合成フィード</description>\n<ttl>30</ttl>\n"
+    );
+    for i in 0..SYNTHETIC_ITEMS {
+        let body = body_html(i, BODY_CHARS);
+        xml.push_str(&format!(
+            "<item>\n<title>{title}（{i}）</title>\n<link>http://{HOST}/big/{i}.html</link>\n\
+             <guid>http://{HOST}/big/{i}.html</guid>\n<pubDate>{date}</pubDate>\n\
+             <category>{section}</category>\n<description>{summary}</description>\n\
+             <content:encoded><![CDATA[{body}]]></content:encoded>\n</item>\n",
+            title = TITLES[i % TITLES.len()],
+            date = item_date(i).to_rfc2822(),
+            section = SECTIONS[i % SECTIONS.len()],
+            summary = SENTENCES[i % SENTENCES.len()],
+        ));
+    }
+    xml.push_str("</channel>\n</rss>\n");
+    xml
+}
+
+/// A large Atom feed with escaped HTML content and relative links, the common shape
+/// that makes the parser decode entities and resolve against xml:base.
+fn synthetic_atom() -> String {
+    let mut xml = format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n\
+         <feed xmlns=\"http://www.w3.org/2005/Atom\" xml:base=\"http://{HOST}/atom/\">\n\
+         <title>港湾タイムズ</title>\n<id>urn:bench:atom</id>\n\
+         <updated>{updated}</updated>\n<link rel=\"alternate\" href=\"./\"/>\n",
+        updated = item_date(0).to_rfc3339()
+    );
+    for i in 0..SYNTHETIC_ITEMS {
+        let date = item_date(i).to_rfc3339();
+        let body = body_html(i, BODY_CHARS);
+        xml.push_str(&format!(
+            "<entry>\n<title>{title}（{i}）</title>\n<id>urn:bench:atom:{i}</id>\n\
+             <link rel=\"alternate\" href=\"news/{i}.html\"/>\n\
+             <published>{date}</published>\n<updated>{date}</updated>\n\
+             <author><name>記者{author}</name></author>\n<category term=\"{section}\"/>\n\
+             <summary>{summary}</summary>\n<content type=\"html\">{content}</content>\n</entry>\n",
+            title = TITLES[i % TITLES.len()],
+            author = i % 7,
+            section = SECTIONS[i % SECTIONS.len()],
+            summary = SENTENCES[i % SENTENCES.len()],
+            content = html_escape::encode_text(&body),
+        ));
+    }
+    xml.push_str("</feed>\n");
+    xml
+}
+
+struct ParseInput {
+    name: String,
+    bytes: Vec<u8>,
+    content_type: &'static str,
+    url: Url,
+}
+
+impl ParseInput {
+    fn new(name: &str, bytes: Vec<u8>, content_type: &'static str) -> ParseInput {
+        let url = Url::parse(&format!("http://{HOST}/{name}")).expect("valid URL");
+        ParseInput {
+            name: name.to_owned(),
+            bytes,
+            content_type,
+            url,
+        }
+    }
+
+    fn parse(&self) -> Result<kawaraban::parse::ParsedFeed, kawaraban::parse::ParseError> {
+        parse_feed(
+            black_box(&self.bytes),
+            Some(self.content_type),
+            &self.url,
+            chrono_tz::Asia::Tokyo,
+        )
+    }
+}
+
+/// The floor any XML feed parser pays: tokenizing, with no decoding, no tree, no
+/// allocation per event.
+fn scan_events(xml: &[u8]) -> usize {
+    let mut reader = quick_xml::Reader::from_reader(xml);
+    let mut events = 0;
+    loop {
+        match reader.read_event() {
+            Ok(Event::Eof) => return events,
+            Ok(e) => {
+                black_box(&e);
+                events += 1;
+            }
+            Err(e) => panic!("the baseline input is not well-formed XML: {e}"),
+        }
+    }
+}
+
+fn parse(c: &mut Criterion) {
+    let mut inputs: Vec<ParseInput> = FIXTURES
+        .iter()
+        .map(|&(file, content_type)| {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures")
+                .join(file);
+            let raw = std::fs::read(&path)
+                .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+            ParseInput::new(file, with_host(&raw), content_type)
+        })
+        .collect();
+
+    let rss_utf8 = synthetic_rss2("UTF-8");
+    let (sjis, _, unmappable) = encoding_rs::SHIFT_JIS.encode(&synthetic_rss2("Shift_JIS"));
+    assert!(!unmappable, "the synthetic text must be Shift_JIS-clean");
+    let atom = synthetic_atom();
+    inputs.push(ParseInput::new(
+        "synthetic-rss2-sjis",
+        sjis.into_owned(),
+        "application/rss+xml",
+    ));
+    // The same document in UTF-8: against the Shift_JIS one it isolates transcoding,
+    // and it is the input the quick-xml baseline can read.
+    inputs.push(ParseInput::new(
+        "synthetic-rss2-utf8",
+        rss_utf8.clone().into_bytes(),
+        "application/rss+xml",
+    ));
+    inputs.push(ParseInput::new(
+        "synthetic-atom-utf8",
+        atom.clone().into_bytes(),
+        "application/atom+xml",
+    ));
+
+    // A benchmark of a parse that silently fails or drops entries would measure the
+    // wrong thing, so the outcome of each input is shown and the large ones checked.
+    println!("parse inputs:");
+    for input in &inputs {
+        match input.parse() {
+            Ok(f) => {
+                println!(
+                    "  {:<22} {:>9} bytes  {} as {}, {} entries",
+                    input.name,
+                    input.bytes.len(),
+                    f.format,
+                    f.encoding,
+                    f.entries.len()
+                );
+                if input.name.starts_with("synthetic") {
+                    assert_eq!(f.entries.len(), SYNTHETIC_ITEMS, "{}", input.name);
+                }
+            }
+            Err(e) => println!(
+                "  {:<22} {:>9} bytes  error: {e}",
+                input.name,
+                input.bytes.len()
+            ),
+        }
+    }
+
+    let mut group = c.benchmark_group("parse");
+    for input in &inputs {
+        group.throughput(Throughput::Bytes(input.bytes.len() as u64));
+        group.bench_with_input(
+            BenchmarkId::new("parse_feed", &input.name),
+            input,
+            |b, input| b.iter(|| input.parse()),
+        );
+    }
+    for (name, xml) in [
+        ("synthetic-rss2-utf8", &rss_utf8),
+        ("synthetic-atom-utf8", &atom),
+    ] {
+        group.throughput(Throughput::Bytes(xml.len() as u64));
+        group.bench_with_input(
+            BenchmarkId::new("quick_xml_scan", name),
+            xml.as_bytes(),
+            |b, xml| b.iter(|| scan_events(black_box(xml))),
+        );
+    }
+    group.finish();
+}
+
+fn synthetic_article(i: usize) -> Article {
+    let site = i % 20;
+    let link = format!("https://news{site}.example.jp/articles/{i}.html");
+    let published = item_date(
+        // A permutation of 0..STORE_ARTICLES (7919 is prime and coprime with it), so
+        // insertion order is not time order and the time index fills in out of order.
+        (i * 7919) % STORE_ARTICLES,
+    )
+    .with_timezone(&Utc);
+    let first_seen = published + chrono::Duration::minutes(3);
+    let content_html = body_html(i, 300);
+    let content_text = kawaraban::parse::strip_tags(&content_html);
+    Article {
+        id: String::new(),
+        key: link.clone(),
+        source_url: format!("https://news{site}.example.jp/rss"),
+        publisher: format!("東西日報{site}"),
+        link: Some(link),
+        title: format!("{}（{i}）", TITLES[i % TITLES.len()]),
+        content_html,
+        content_text,
+        author: Some(format!("記者{}", i % 7)),
+        tags: vec![SECTIONS[i % SECTIONS.len()].to_owned()],
+        published: Some(published),
+        first_seen,
+        updated: first_seen,
+    }
+}
+
+struct RenderFixture {
+    // Declared before the directory so sled closes before the files are deleted.
+    store: Store,
+    _dir: tempfile::TempDir,
+}
+
+fn build_store(articles: usize) -> RenderFixture {
+    let started = Instant::now();
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let store = Store::open(&dir.path().join("db"), 64 << 20).expect("open store");
+    let now = Utc::now();
+    for i in 0..articles {
+        store
+            .upsert(synthetic_article(i), now)
+            .expect("insert article");
+    }
+    let inserted = started.elapsed();
+    // Otherwise sled's background flusher would compete with the measured renders.
+    store.flush().expect("flush store");
+    assert_eq!(store.article_count(), articles);
+    println!(
+        "render: built a store of {articles} articles in {:.1?} ({:.1?} inserting, {:.1?} flushing)",
+        started.elapsed(),
+        inserted,
+        started.elapsed() - inserted
+    );
+    RenderFixture { store, _dir: dir }
+}
+
+fn render(c: &mut Criterion) {
+    let articles = if benchmarking() { STORE_ARTICLES } else { 1_000 };
+    // Built on first use, so `-- parse` and `--list` do not pay for 100k inserts;
+    // criterion times only inside `iter`, so the build does not skew the warm-up.
+    let fixture = LazyCell::new(|| build_store(articles));
+    let blog = BlogConfig {
+        max_entries: RENDER_ENTRIES,
+        language: "ja".into(),
+        timezone: TimeZone(chrono_tz::Asia::Tokyo),
+        ..BlogConfig::default()
+    };
+
+    let mut group = c.benchmark_group("render");
+    group.bench_function(format!("render_{RENDER_ENTRIES}_of_{articles}"), |b| {
+        let store = &fixture.store;
+        b.iter(|| {
+            let rendered = kawaraban::publish::render(&blog, store).expect("render");
+            assert_eq!(rendered.entries, RENDER_ENTRIES);
+            rendered
+        })
+    });
+    group.bench_function(format!("newest_{RENDER_ENTRIES}_of_{articles}"), |b| {
+        let store = &fixture.store;
+        b.iter(|| store.newest(black_box(RENDER_ENTRIES)).expect("read"))
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    targets = parse, render
+}
+criterion_main!(benches);

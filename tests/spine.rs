@@ -425,3 +425,34 @@ async fn the_daemon_serves_merged_feeds_that_parse_back() {
         GOOD_ENTRIES
     );
 }
+
+#[tokio::test]
+async fn limits_max_age_and_a_gone_source_whose_entry_changes() {
+    let news = start_news_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let make = |gone_name: &str| {
+        let text = format!(
+            "[store]\npath = \"{}\"\n[fetch]\nmax_age = \"30d\"\n\n[[source]]\nname = \"Small\"\nurl = \"{}\"\nmax_bytes = \"100\"\n\n[[source]]\nname = \"Old\"\nurl = \"{}\"\n\n[[source]]\nname = \"Undated\"\nurl = \"{}\"\n\n[[source]]\nname = \"{gone_name}\"\nurl = \"{}\"\n",
+            dir.path().join("db").display(),
+            news.url("sjis.rdf"),
+            news.url("feed.json"),
+            news.url("nodates.xml"),
+            news.url("gone.xml"),
+        );
+        Config::parse(&text, "t.toml").unwrap()
+    };
+    let config = make("Gone Daily");
+    let store = Store::open(&config.store.path, 1 << 20).unwrap();
+    let reports = pass(&config, &store).await;
+    let r = |n: &str| reports.iter().find(|r| r.name == n).unwrap().clone();
+    assert!(r("Small").error.as_deref().unwrap().contains("larger than the limit of 100 bytes"), "{:?}", r("Small").error);
+    assert_eq!((r("Old").new, r("Old").too_old), (0, 2), "2019 items are older than max_age");
+    assert_eq!(r("Undated").new, 2, "undated items are new at first sight");
+    assert_eq!(r("Gone Daily").outcome, Outcome::Gone);
+
+    pass(&config, &store).await;
+    assert_eq!(news.hits("gone.xml"), 1);
+    let renamed = make("Gone Daily (new name)");
+    pass(&renamed, &store).await;
+    assert_eq!(news.hits("gone.xml"), 2, "a changed config entry is polled again");
+}

@@ -1,0 +1,158 @@
+//! The binary as a user runs it: exit codes, error messages, the one-shot fetch, and
+//! the daemon answering other commands over its admin socket and stopping on SIGTERM.
+
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+use std::time::Duration;
+
+use common::{config_text, start_news_server};
+use tokio::process::Command;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kawaraban"));
+    c.env_remove("RUST_LOG").env("NO_COLOR", "1");
+    c
+}
+
+async fn run(config: &Path, args: &[&str]) -> Output {
+    bin().arg("--config").arg(config).args(args).output().await.unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[tokio::test]
+async fn config_errors_name_the_place_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[fetch]\ninterval = \"5m\"\nintervall = \"5m\"\n").unwrap();
+    let out = run(&bad, &["check-config"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("bad.toml:3:1") && err.contains("intervall"), "{err}");
+
+    let missing = run(&dir.path().join("nope.toml"), &["fetch"]).await;
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(text(&missing.stderr).contains("nope.toml"));
+
+    let usage = bin().arg("frobnicate").output().await.unwrap();
+    assert_eq!(usage.status.code(), Some(2));
+
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, "[[source]]\nname = \"A\"\nurl = \"https://a.example/feed\"\n").unwrap();
+    let out = run(&good, &["check-config"]).await;
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("max_backoff = \"6h\""), "defaults are printed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_summarizes_each_source_and_strict_fails_on_errors() {
+    let news = start_news_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("feeds.toml");
+    std::fs::write(&cfg, config_text(&news, &dir.path().join("db"), "127.0.0.1:0")).unwrap();
+
+    let out = run(&cfg, &["fetch"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let summary = text(&out.stdout);
+    assert!(summary.contains("7 sources: 5 with new articles, 0 unchanged, 2 failed; 10 articles stored"), "{summary}");
+    assert!(summary.lines().any(|l| l.starts_with("Gone Daily") && l.contains("gone")), "{summary}");
+    assert!(summary.lines().any(|l| l.starts_with("Broken Feed") && l.contains("error")), "{summary}");
+
+    let out = run(&cfg, &["fetch", "--strict"]).await;
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out.stdout).contains("0 with new articles, 5 unchanged"), "{}", text(&out.stdout));
+
+    let feeds = dir.path().join("out");
+    let out = run(&cfg, &["render", "--out", feeds.to_str().unwrap()]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let atom = std::fs::read(feeds.join("feed.atom")).unwrap();
+    assert_eq!(feed_rs::parser::parse(&atom[..]).unwrap().entries.len(), 10);
+    assert!(feeds.join("feed.rss").exists());
+}
+
+async fn wait_healthy(base: &str) {
+    for _ in 0..200 {
+        if let Ok(r) = reqwest::get(format!("{base}/healthz")).await
+            && r.status() == 200
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the daemon did not come up");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_reach_a_running_daemon_and_sigterm_stops_it_cleanly() {
+    kawaraban::fetch::install_crypto_provider();
+    let news = start_news_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen = format!("127.0.0.1:{port}");
+    let cfg = dir.path().join("feeds.toml");
+    std::fs::write(&cfg, config_text(&news, &dir.path().join("db"), &listen)).unwrap();
+
+    let mut daemon = bin()
+        .arg("--config")
+        .arg(&cfg)
+        .arg("serve")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_healthy(&format!("http://{listen}")).await;
+
+    // The store is the daemon's: fetch and render go through its admin socket.
+    let out = run(&cfg, &["fetch"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("a daemon is running"));
+    assert!(text(&out.stdout).contains("7 sources"), "{}", text(&out.stdout));
+    let feeds = dir.path().join("out");
+    let out = run(&cfg, &["render", "--out", feeds.to_str().unwrap()]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(feeds.join("feed.atom").exists());
+
+    let pid = daemon.id().unwrap().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().await.unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(40), daemon.wait()).await.unwrap().unwrap();
+    assert_eq!(status.code(), Some(0), "SIGTERM is a clean exit");
+
+    // The store was flushed and released: a command opens it directly now.
+    let direct = dir.path().join("direct");
+    let out = run(&cfg, &["render", "--out", direct.to_str().unwrap()]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let atom = std::fs::read(direct.join("feed.atom")).unwrap();
+    assert_eq!(feed_rs::parser::parse(&atom[..]).unwrap().entries.len(), 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_proxy_from_the_environment_is_used() {
+    // The news server doubles as the proxy: a proxied plain-HTTP request arrives in
+    // absolute form and is routed by its path. The feed's host does not exist, so
+    // the fetch can only succeed through the proxy.
+    let news = start_news_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("feeds.toml");
+    let config = format!(
+        "[store]\npath = \"{}\"\n[[source]]\nname = \"Via proxy\"\nurl = \"http://feeds.proxied.invalid/feed.json\"\n",
+        dir.path().join("db").display()
+    );
+    std::fs::write(&cfg, config).unwrap();
+    let out = bin()
+        .env("HTTP_PROXY", format!("http://{}", news.addr))
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
+        .arg("--config")
+        .arg(&cfg)
+        .args(["fetch", "--strict"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(text(&out.stdout).contains("2 new"), "{}", text(&out.stdout));
+    assert_eq!(news.hits("feed.json"), 1);
+}
