@@ -17,7 +17,13 @@ fn bin() -> Command {
 }
 
 async fn run(config: &Path, args: &[&str]) -> Output {
-    bin().arg("--config").arg(config).args(args).output().await.unwrap()
+    bin()
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .await
+        .unwrap()
 }
 
 fn text(b: &[u8]) -> String {
@@ -32,7 +38,10 @@ async fn config_errors_name_the_place_and_exit_2() {
     let out = run(&bad, &["check-config"]).await;
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
-    assert!(err.contains("bad.toml:3:1") && err.contains("intervall"), "{err}");
+    assert!(
+        err.contains("bad.toml:3:1") && err.contains("intervall"),
+        "{err}"
+    );
 
     let missing = run(&dir.path().join("nope.toml"), &["fetch"]).await;
     assert_eq!(missing.status.code(), Some(2));
@@ -42,10 +51,17 @@ async fn config_errors_name_the_place_and_exit_2() {
     assert_eq!(usage.status.code(), Some(2));
 
     let good = dir.path().join("good.toml");
-    std::fs::write(&good, "[[source]]\nname = \"A\"\nurl = \"https://a.example/feed\"\n").unwrap();
+    std::fs::write(
+        &good,
+        "[[source]]\nname = \"A\"\nurl = \"https://a.example/feed\"\n",
+    )
+    .unwrap();
     let out = run(&good, &["check-config"]).await;
     assert_eq!(out.status.code(), Some(0));
-    assert!(text(&out.stdout).contains("max_backoff = \"6h\""), "defaults are printed");
+    assert!(
+        text(&out.stdout).contains("max_backoff = \"6h\""),
+        "defaults are printed"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,18 +69,40 @@ async fn fetch_summarizes_each_source_and_strict_fails_on_errors() {
     let news = start_news_server().await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("feeds.toml");
-    std::fs::write(&cfg, config_text(&news, &dir.path().join("db"), "127.0.0.1:0")).unwrap();
+    std::fs::write(
+        &cfg,
+        config_text(&news, &dir.path().join("db"), "127.0.0.1:0"),
+    )
+    .unwrap();
 
     let out = run(&cfg, &["fetch"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let summary = text(&out.stdout);
-    assert!(summary.contains("7 sources: 5 with new articles, 0 unchanged, 2 failed; 10 articles stored"), "{summary}");
-    assert!(summary.lines().any(|l| l.starts_with("Gone Daily") && l.contains("gone")), "{summary}");
-    assert!(summary.lines().any(|l| l.starts_with("Broken Feed") && l.contains("error")), "{summary}");
+    assert!(
+        summary
+            .contains("7 sources: 5 with new articles, 0 unchanged, 2 failed; 10 articles stored"),
+        "{summary}"
+    );
+    assert!(
+        summary
+            .lines()
+            .any(|l| l.starts_with("Gone Daily") && l.contains("gone")),
+        "{summary}"
+    );
+    assert!(
+        summary
+            .lines()
+            .any(|l| l.starts_with("Broken Feed") && l.contains("error")),
+        "{summary}"
+    );
 
     let out = run(&cfg, &["fetch", "--strict"]).await;
     assert_eq!(out.status.code(), Some(3));
-    assert!(text(&out.stdout).contains("0 with new articles, 5 unchanged"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("0 with new articles, 5 unchanged"),
+        "{}",
+        text(&out.stdout)
+    );
 
     let feeds = dir.path().join("out");
     let out = run(&cfg, &["render", "--out", feeds.to_str().unwrap()]).await;
@@ -91,7 +129,11 @@ async fn commands_reach_a_running_daemon_and_sigterm_stops_it_cleanly() {
     kawaraban::fetch::install_crypto_provider();
     let news = start_news_server().await;
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let listen = format!("127.0.0.1:{port}");
     let cfg = dir.path().join("feeds.toml");
     std::fs::write(&cfg, config_text(&news, &dir.path().join("db"), &listen)).unwrap();
@@ -109,16 +151,27 @@ async fn commands_reach_a_running_daemon_and_sigterm_stops_it_cleanly() {
     let out = run(&cfg, &["fetch"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("a daemon is running"));
-    assert!(text(&out.stdout).contains("7 sources"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("7 sources"),
+        "{}",
+        text(&out.stdout)
+    );
     let feeds = dir.path().join("out");
     let out = run(&cfg, &["render", "--out", feeds.to_str().unwrap()]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(feeds.join("feed.atom").exists());
 
     let pid = daemon.id().unwrap().to_string();
-    let killed = Command::new("kill").args(["-TERM", &pid]).status().await.unwrap();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
     assert!(killed.success());
-    let status = tokio::time::timeout(Duration::from_secs(40), daemon.wait()).await.unwrap().unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(40), daemon.wait())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(status.code(), Some(0), "SIGTERM is a clean exit");
 
     // The store was flushed and released: a command opens it directly now.
@@ -152,7 +205,13 @@ async fn http_proxy_from_the_environment_is_used() {
         .output()
         .await
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
     assert!(text(&out.stdout).contains("2 new"), "{}", text(&out.stdout));
     assert_eq!(news.hits("feed.json"), 1);
 }

@@ -445,8 +445,20 @@ async fn limits_max_age_and_a_gone_source_whose_entry_changes() {
     let store = Store::open(&config.store.path, 1 << 20).unwrap();
     let reports = pass(&config, &store).await;
     let r = |n: &str| reports.iter().find(|r| r.name == n).unwrap().clone();
-    assert!(r("Small").error.as_deref().unwrap().contains("larger than the limit of 100 bytes"), "{:?}", r("Small").error);
-    assert_eq!((r("Old").new, r("Old").too_old), (0, 2), "2019 items are older than max_age");
+    assert!(
+        r("Small")
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("larger than the limit of 100 bytes"),
+        "{:?}",
+        r("Small").error
+    );
+    assert_eq!(
+        (r("Old").new, r("Old").too_old),
+        (0, 2),
+        "2019 items are older than max_age"
+    );
     assert_eq!(r("Undated").new, 2, "undated items are new at first sight");
     assert_eq!(r("Gone Daily").outcome, Outcome::Gone);
 
@@ -454,5 +466,56 @@ async fn limits_max_age_and_a_gone_source_whose_entry_changes() {
     assert_eq!(news.hits("gone.xml"), 1);
     let renamed = make("Gone Daily (new name)");
     pass(&renamed, &store).await;
-    assert_eq!(news.hits("gone.xml"), 2, "a changed config entry is polled again");
+    assert_eq!(
+        news.hits("gone.xml"),
+        2,
+        "a changed config entry is polled again"
+    );
+}
+
+#[tokio::test]
+async fn per_host_limit_timeouts_and_refused_connections() {
+    let news = start_news_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut text = format!(
+        "[store]\npath = \"{}\"\n[fetch]\ntimeout = \"1s\"\nper_host = 1\nconcurrency = 8\n\n[[source]]\nname = \"Stall\"\nurl = \"{}\"\n\n[[source]]\nname = \"Closed\"\nurl = \"http://{closed}/feed.xml\"\n",
+        dir.path().join("db").display(),
+        news.url("stall.xml"),
+    );
+    for i in 0..4 {
+        text.push_str(&format!(
+            "\n[[source]]\nname = \"Slow {i}\"\nurl = \"{}\"\n",
+            news.url(&format!("slow{i}.xml"))
+        ));
+    }
+    let config = Config::parse(&text, "t.toml").unwrap();
+    let store = Store::open(&config.store.path, 1 << 20).unwrap();
+    let reports = pass(&config, &store).await;
+    let r = |n: &str| reports.iter().find(|r| r.name == n).unwrap().clone();
+    assert!(
+        r("Stall").error.as_deref().unwrap().contains("timed out"),
+        "{:?}",
+        r("Stall").error
+    );
+    assert!(
+        r("Closed")
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("could not connect"),
+        "{:?}",
+        r("Closed").error
+    );
+    for i in 0..4 {
+        assert_eq!(r(&format!("Slow {i}")).outcome, Outcome::Fetched);
+    }
+    assert_eq!(
+        news.log.lock().unwrap().max_in_flight,
+        1,
+        "per_host = 1 allows one request at a time to a host"
+    );
 }

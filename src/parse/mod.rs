@@ -348,3 +348,63 @@ mod tests {
         assert_eq!(f.entries[0].title, "x");
     }
 }
+
+#[cfg(test)]
+mod format_tests {
+    use super::*;
+
+    fn parse(s: &str) -> ParsedFeed {
+        parse_feed(
+            s.as_bytes(),
+            None,
+            &Url::parse("https://e.jp/feed").unwrap(),
+            chrono_tz::Asia::Tokyo,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn rss_09x() {
+        for v in ["0.91", "0.92"] {
+            let f = parse(&format!(
+                "<rss version=\"{v}\"><channel><title>t</title><link>https://e.jp/</link><description>d</description>\
+<item><title>Old format</title><link>https://e.jp/1</link><description>body</description></item></channel></rss>"
+            ));
+            assert_eq!(f.entries[0].title, "Old format", "{v}");
+            assert_eq!(
+                f.entries[0].link.as_ref().unwrap().as_str(),
+                "https://e.jp/1"
+            );
+        }
+        let f = parse(
+            "<rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\" xmlns=\"http://my.netscape.com/rdf/simple/0.9/\"><channel><title>t</title><link>https://e.jp/</link></channel><item><title>RSS 0.90</title><link>https://e.jp/9</link></item></rdf:RDF>",
+        );
+        assert_eq!(f.entries[0].title, "RSS 0.90");
+    }
+
+    #[test]
+    fn atom_03() {
+        let f = parse(
+            "<feed version=\"0.3\" xmlns=\"http://purl.org/atom/ns#\"><title>t</title>\
+<entry><title>Atom zero three</title><link rel=\"alternate\" type=\"text/html\" href=\"https://e.jp/a3\"/>\
+<id>tag:e.jp,2005:1</id><issued>2005-07-31T12:29:29+09:00</issued><modified>2005-07-31T12:29:29+09:00</modified>\
+<content type=\"text/html\" mode=\"escaped\">&lt;p&gt;hello&lt;/p&gt;</content></entry></feed>",
+        );
+        assert_eq!(f.entries.len(), 1);
+        assert_eq!(f.entries[0].title, "Atom zero three");
+        assert_eq!(
+            f.entries[0].link.as_ref().unwrap().as_str(),
+            "https://e.jp/a3"
+        );
+    }
+
+    #[test]
+    fn json_feed_10() {
+        let f = parse(
+            r#"{"version":"https://jsonfeed.org/version/1","title":"t","items":[{"id":"1","url":"https://e.jp/j","title":"JSON one","content_text":"x","date_published":"2019-07-12T11:12:00+09:00","author":{"name":"記者"}}]}"#,
+        );
+        assert_eq!(f.format, "JSON Feed");
+        assert_eq!(f.entries[0].author.as_deref(), Some("記者"));
+        assert!(f.entries[0].published.is_some());
+    }
+}

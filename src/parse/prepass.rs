@@ -12,7 +12,40 @@ pub fn repair_xml(text: &str) -> String {
     let text = rewrite_prolog(&text);
     let text = drop_doctype(&text);
     let text = fix_ampersands(&text);
+    let text = upgrade_old_formats(&text);
     normalize_rss_version(&text).into_owned()
+}
+
+const ATOM_03_NS: &str = "http://purl.org/atom/ns#";
+const RSS_090_NS: &str = "http://my.netscape.com/rdf/simple/0.9/";
+
+/// feed-rs knows Atom 1.0 and RSS 1.0 only by their namespaces. Atom 0.3 and RSS 0.90
+/// differ from them mostly in the namespace and a few element names, so they are
+/// rewritten into the newer format.
+fn upgrade_old_formats(s: &str) -> Cow<'_, str> {
+    if s.contains(ATOM_03_NS) {
+        let mut out = s.replace(ATOM_03_NS, "http://www.w3.org/2005/Atom");
+        for (old, new) in [
+            ("issued", "published"),
+            ("modified", "updated"),
+            ("tagline", "subtitle"),
+            ("copyright", "rights"),
+        ] {
+            out = out
+                .replace(&format!("<{old}>"), &format!("<{new}>"))
+                .replace(&format!("</{old}>"), &format!("</{new}>"));
+        }
+        // 0.3 text constructs carry MIME types; 1.0 names them.
+        out = out
+            .replace("type=\"text/html\"", "type=\"html\"")
+            .replace("type=\"text/plain\"", "type=\"text\"")
+            .replace("type=\"application/xhtml+xml\"", "type=\"xhtml\"");
+        return Cow::Owned(out);
+    }
+    if s.contains(RSS_090_NS) {
+        return Cow::Owned(s.replace(RSS_090_NS, "http://purl.org/rss/1.0/"));
+    }
+    Cow::Borrowed(s)
 }
 
 fn strip_forbidden_controls(s: &str) -> Cow<'_, str> {

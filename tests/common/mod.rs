@@ -29,6 +29,9 @@ pub struct Log {
     /// Requests per path that carried If-None-Match.
     pub conditional: HashMap<String, usize>,
     pub not_modified: usize,
+    /// Requests being answered right now, and the most there ever were at once.
+    pub in_flight: usize,
+    pub max_in_flight: usize,
 }
 
 #[derive(Clone)]
@@ -122,6 +125,21 @@ async fn serve_feed(
         }
         "loop.xml" => {
             return (StatusCode::FOUND, [(header::LOCATION, "/loop.xml")]).into_response();
+        }
+        "stall.xml" => {
+            tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+            return (StatusCode::OK, "too late").into_response();
+        }
+        n if n.starts_with("slow") => {
+            {
+                let mut log = s.log.lock().unwrap();
+                log.in_flight += 1;
+                log.max_in_flight = log.max_in_flight.max(log.in_flight);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+            s.log.lock().unwrap().in_flight -= 1;
+            let body = with_host(&fixture("feed.json"), &s.host);
+            return ([(header::CONTENT_TYPE, "application/feed+json")], body).into_response();
         }
         "busy.xml" => {
             return (
