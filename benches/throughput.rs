@@ -96,7 +96,7 @@ fn body_html(item: usize, chars: usize) -> String {
         html.push_str(s);
         written += s.chars().count();
         k += 1;
-        if k % 4 == 0 && written < chars {
+        if k.is_multiple_of(4) && written < chars {
             html.push_str("</p>\n<p>");
         }
     }
@@ -222,14 +222,15 @@ fn parse(c: &mut Criterion) {
             let path = Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("tests/fixtures")
                 .join(file);
-            let raw = std::fs::read(&path)
-                .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+            let raw =
+                std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
             ParseInput::new(file, with_host(&raw), content_type)
         })
         .collect();
 
     let rss_utf8 = synthetic_rss2("UTF-8");
-    let (sjis, _, unmappable) = encoding_rs::SHIFT_JIS.encode(&synthetic_rss2("Shift_JIS"));
+    let rss_sjis_text = synthetic_rss2("Shift_JIS");
+    let (sjis, _, unmappable) = encoding_rs::SHIFT_JIS.encode(&rss_sjis_text);
     assert!(!unmappable, "the synthetic text must be Shift_JIS-clean");
     let atom = synthetic_atom();
     inputs.push(ParseInput::new(
@@ -358,7 +359,11 @@ fn build_store(articles: usize) -> RenderFixture {
 }
 
 fn render(c: &mut Criterion) {
-    let articles = if benchmarking() { STORE_ARTICLES } else { 1_000 };
+    let articles = if benchmarking() {
+        STORE_ARTICLES
+    } else {
+        1_000
+    };
     // Built on first use, so `-- parse` and `--list` do not pay for 100k inserts;
     // criterion times only inside `iter`, so the build does not skew the warm-up.
     let fixture = LazyCell::new(|| build_store(articles));
