@@ -237,6 +237,9 @@ impl Ingest {
         state.next_poll = Some(next);
         report.next_poll = Some(next);
         self.store.put_source_state(key, &state)?;
+        // What a poll stored can be served at once; make it durable before that, so a
+        // crash never takes back an article a reader has seen.
+        self.store.flush_async().await?;
         Ok(report)
     }
 

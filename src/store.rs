@@ -293,6 +293,12 @@ impl Store {
         self.inner.db.flush()?;
         Ok(())
     }
+
+    /// Like `flush`, without blocking the async runtime's thread.
+    pub async fn flush_async(&self) -> Result<(), StoreError> {
+        self.inner.db.flush_async().await?;
+        Ok(())
+    }
 }
 
 fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, StoreError> {

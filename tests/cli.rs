@@ -215,3 +215,63 @@ async fn http_proxy_from_the_environment_is_used() {
     assert!(text(&out.stdout).contains("2 new"), "{}", text(&out.stdout));
     assert_eq!(news.hits("feed.json"), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_reopens_after_the_daemon_is_killed() {
+    let news = start_news_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let cfg = dir.path().join("feeds.toml");
+    std::fs::write(&cfg, config_text(&news, &dir.path().join("db"), &listen)).unwrap();
+    let spawn = || {
+        bin()
+            .arg("--config")
+            .arg(&cfg)
+            .arg("serve")
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+
+    let mut daemon = spawn();
+    wait_healthy(&format!("http://{listen}")).await;
+    // Wait until the first pass is in the served feed, then kill without warning.
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        let body = client
+            .get(format!("http://{listen}/feed.atom"))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        if feed_rs::parser::parse(&body[..]).unwrap().entries.len() == 10 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    daemon.start_kill().unwrap();
+    daemon.wait().await.unwrap();
+
+    // A new daemon starts on the same store (the stale admin socket is replaced) and
+    // serves what the killed one had stored.
+    let mut daemon = spawn();
+    wait_healthy(&format!("http://{listen}")).await;
+    let body = client
+        .get(format!("http://{listen}/feed.atom"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(feed_rs::parser::parse(&body[..]).unwrap().entries.len(), 10);
+    daemon.start_kill().unwrap();
+    daemon.wait().await.unwrap();
+}
