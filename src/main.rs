@@ -56,12 +56,46 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Extract the article body and attribution from a news page.
+    #[command(after_help = "Examples:\n  kawaraban extract https://news.example.jp/articles/1.html\n  kawaraban extract --file page.html --url https://news.example.jp/articles/1.html --format json")]
+    Extract {
+        /// The page to fetch (or use --file).
+        #[arg(required_unless_present = "file", conflicts_with = "file")]
+        page: Option<String>,
+        /// Read a saved page instead of fetching (its charset is detected from the bytes).
+        #[arg(long, requires = "url")]
+        file: Option<PathBuf>,
+        /// The saved page's original URL (resolves its links).
+        #[arg(long)]
+        url: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// CSS selector for the body (repeatable); default: found automatically.
+        #[arg(long)]
+        selector: Vec<String>,
+        /// CSS selector removed from the body (repeatable).
+        #[arg(long)]
+        remove: Vec<String>,
+        /// Time zone for dates written without one.
+        #[arg(long, default_value = "Asia/Tokyo")]
+        timezone: String,
+        /// Name the publisher from the page (credit line, JSON-LD, og:site_name).
+        #[arg(long)]
+        publisher_from_page: bool,
+    },
     /// Validate the configuration and print it with every default filled in.
     #[command(
         name = "check-config",
         after_help = "Example:\n  kawaraban check-config --config config/offline.toml"
     )]
     CheckConfig,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Format {
+    Text,
+    Html,
+    Json,
 }
 
 /// A failure with the exit code it maps to.
@@ -131,6 +165,27 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Serve => serve(load_config(&cli.config)?).await,
         Command::Fetch { strict } => fetch_once(load_config(&cli.config)?, strict).await,
         Command::Render { out } => render_once(load_config(&cli.config)?, &out).await,
+        Command::Extract {
+            page,
+            file,
+            url,
+            format,
+            selector,
+            remove,
+            timezone,
+            publisher_from_page,
+        } => {
+            let timezone = timezone
+                .parse::<chrono_tz::Tz>()
+                .map_err(|_| Failure(2, anyhow::anyhow!("--timezone {timezone:?} is not an IANA time zone")))?;
+            let opts = kawaraban::extract::Options {
+                selector,
+                remove,
+                timezone,
+                publisher_from_page,
+            };
+            extract_page(page, file, url, format, &opts).await
+        }
     }
 }
 
@@ -274,6 +329,44 @@ fn display_width(s: &str) -> usize {
             }
         })
         .sum()
+}
+
+async fn extract_page(
+    page: Option<String>,
+    file: Option<PathBuf>,
+    url: Option<String>,
+    format: Format,
+    opts: &kawaraban::extract::Options,
+) -> Result<u8, Failure> {
+    let parse_url = |u: &str| url::Url::parse(u).map_err(|e| Failure(2, anyhow::anyhow!("{u:?} is not a URL: {e}")));
+    let (html, page_url) = match (file, page) {
+        (Some(path), _) => {
+            let page_url = parse_url(url.as_deref().unwrap_or_default())?;
+            let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            (kawaraban::extract::decode_page(&bytes, None, &page_url), page_url)
+        }
+        (None, Some(page)) => {
+            let page_url = parse_url(&page)?;
+            let fetcher = fetch::Fetcher::new(&kawaraban::config::FetchConfig::default())?;
+            let req = fetch::Request {
+                url: &page_url,
+                etag: None,
+                last_modified: None,
+                max_bytes: kawaraban::config::FetchConfig::default().max_bytes.0,
+            };
+            let resp = fetcher.fetch(&req).await.with_context(|| format!("fetching {page_url}"))?;
+            let body = resp.body.unwrap_or_default();
+            (kawaraban::extract::decode_page(&body, resp.content_type.as_deref(), &resp.final_url), resp.final_url)
+        }
+        (None, None) => return Err(Failure(2, anyhow::anyhow!("give a URL or --file PAGE --url URL"))),
+    };
+    let extracted = kawaraban::extract::extract(&html, &page_url, opts).map_err(|e| Failure(1, anyhow::anyhow!("{page_url}: {e}")))?;
+    match format {
+        Format::Text => println!("{}", extracted.body_text),
+        Format::Html => println!("{}", extracted.body_html),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&extracted).context("writing JSON")?),
+    }
+    Ok(0)
 }
 
 async fn render_once(config: Config, out: &Path) -> Result<u8, Failure> {

@@ -1,0 +1,315 @@
+//! The generic article-body extractor: scores the page's blocks, picks the container
+//! the article lives in (with the siblings that belong to it), and writes it back out
+//! as plain, well-formed HTML: paragraphs, headings, lists, quotes, tables, figures,
+//! images and links, nothing else.
+//!
+//! Scoring, in short: every paragraph-like block with enough text adds points to its
+//! parent and, less, to its grandparents; points grow with text and punctuation
+//! (commas and 、。 alike). A container's points are discounted by its link density
+//! and nudged by article-like or boilerplate-like class names. Explicit markup
+//! (`itemprop="articleBody"`) wins outright when it holds a real article.
+
+use std::collections::HashMap;
+
+use ego_tree::{NodeId, NodeRef};
+use scraper::{ElementRef, Html, Node};
+
+use super::dom::{Measured, Stats, class_signal};
+
+/// Below this weight a block is too short to say anything about where the article is.
+const MIN_PARAGRAPH: u32 = 25;
+
+const PARAGRAPH_TAGS: &[&str] = &["p", "pre", "td", "blockquote", "li", "dd"];
+const CONTAINER_TAGS: &[&str] = &[
+    "div", "section", "article", "main", "td", "blockquote", "body", "form", "span", "font", "center", "header",
+];
+
+fn tag_bonus(name: &str) -> f32 {
+    match name {
+        "article" => 10.0,
+        "main" | "div" => 5.0,
+        "section" | "td" | "blockquote" | "pre" => 3.0,
+        "form" | "address" | "ol" | "ul" | "dl" | "dd" | "dt" | "li" => -3.0,
+        "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "th" => -5.0,
+        _ => 0.0,
+    }
+}
+
+fn stats(m: &Measured, id: NodeId) -> Stats {
+    m.stats.get(&id).copied().unwrap_or_default()
+}
+
+/// The nodes (in document order) whose content is the article, or None when nothing
+/// on the page looks like one.
+pub fn find_content(doc: &Html, m: &Measured) -> Option<Vec<NodeId>> {
+    // Explicit article-body markup, when it holds a real article.
+    let explicit = doc.tree.nodes().find(|n| {
+        n.value().as_element().is_some_and(|e| e.attr("itemprop") == Some("articleBody"))
+            && m.stats.contains_key(&n.id())
+            && stats(m, n.id()).text >= 250
+    });
+    if let Some(n) = explicit {
+        return Some(vec![n.id()]);
+    }
+
+    let mut scores: HashMap<NodeId, f32> = HashMap::new();
+    for node in doc.tree.nodes() {
+        let Some(el) = node.value().as_element() else { continue };
+        let Some(s) = m.stats.get(&node.id()) else { continue };
+        let name = el.name();
+        let paragraph = PARAGRAPH_TAGS.contains(&name)
+            || (CONTAINER_TAGS.contains(&name) && s.own_text >= MIN_PARAGRAPH);
+        if !paragraph || s.text < MIN_PARAGRAPH || s.link_density() > 0.5 {
+            continue;
+        }
+        let points = 1.0 + s.punct.min(30) as f32 + (s.text as f32 / 100.0).min(3.0);
+        let mut ancestor = node.parent();
+        for level in 0..3 {
+            let Some(a) = ancestor else { break };
+            if let Some(ae) = a.value().as_element()
+                && m.stats.contains_key(&a.id())
+            {
+                let entry = scores.entry(a.id()).or_insert_with(|| tag_bonus(ae.name()) + 25.0 * class_signal(ae) as f32);
+                *entry += points / (level as f32 + 1.0);
+            }
+            ancestor = a.parent();
+        }
+    }
+    let (&top, _) = scores
+        .iter()
+        .map(|(id, sc)| (id, sc * (1.0 - stats(m, *id).link_density())))
+        .max_by(|a, b| a.1.total_cmp(&b.1))?;
+    let top_score = scores[&top] * (1.0 - stats(m, top).link_density());
+    let top_node = doc.tree.get(top)?;
+
+    // The article's siblings: blocks under the same parent that score well enough on
+    // their own, or that read like paragraphs of the same text.
+    let Some(parent) = top_node
+        .parent()
+        .filter(|p| p.value().as_element().is_some_and(|e| e.name() != "html"))
+    else {
+        return Some(vec![top]);
+    };
+    let threshold = (top_score * 0.2).max(10.0);
+    let mut picked = Vec::new();
+    for sib in parent.children() {
+        let id = sib.id();
+        if id == top {
+            picked.push(id);
+            continue;
+        }
+        let Some(el) = sib.value().as_element() else { continue };
+        let Some(s) = m.stats.get(&id) else { continue };
+        let own = scores.get(&id).map_or(0.0, |sc| sc * (1.0 - s.link_density()));
+        let ld = s.link_density();
+        let text = ElementRef::wrap(sib).map(|e| super::dom::element_text(e, &m.skip)).unwrap_or_default();
+        let sentence_like = text.trim_end().ends_with(['.', '。', '」', '！', '？']);
+        let keep = own >= threshold
+            || (el.name() == "p" && s.text >= 80 && ld < 0.25)
+            || (el.name() == "p" && s.text > 0 && s.text < 80 && ld == 0.0 && sentence_like)
+            || (matches!(el.name(), "h2" | "h3" | "h4" | "figure" | "blockquote" | "ul" | "ol") && ld < 0.3 && s.text > 0 && !picked.is_empty());
+        if keep {
+            picked.push(id);
+        }
+    }
+    Some(picked)
+}
+
+/// Inline elements kept as they are.
+const INLINE_KEEP: &[&str] = &["a", "em", "strong", "b", "i", "u", "s", "sub", "sup", "small", "code", "q", "cite", "abbr", "time", "mark"];
+/// Block elements kept as they are.
+const BLOCK_KEEP: &[&str] = &[
+    "p", "h2", "h3", "h4", "h5", "h6", "pre", "blockquote", "ul", "ol", "li", "dl", "dt", "dd", "table", "thead",
+    "tbody", "tfoot", "tr", "th", "td", "caption", "figure", "figcaption", "hr",
+];
+/// Elements that only group blocks: their inline content becomes paragraphs.
+const TRANSPARENT_BLOCKS: &[&str] = &[
+    "div", "section", "article", "main", "header", "center", "form", "body", "html", "address", "details", "summary",
+    "hgroup", "fieldset",
+];
+
+/// Writes the chosen nodes out as simple HTML (to be sanitized by the caller).
+pub fn render(doc: &Html, roots: &[NodeId], m: &Measured) -> String {
+    let mut w = Writer { m, out: String::new(), run: String::new(), run_has_text: false, brs: 0 };
+    for id in roots {
+        if let Some(n) = doc.tree.get(*id) {
+            w.node(n, false);
+        }
+    }
+    w.flush();
+    w.out
+}
+
+struct Writer<'a> {
+    m: &'a Measured,
+    out: String,
+    /// Inline content waiting to become a paragraph.
+    run: String,
+    run_has_text: bool,
+    /// Consecutive `<br>`s in the current run: two end a paragraph.
+    brs: u32,
+}
+
+impl Writer<'_> {
+    fn flush(&mut self) {
+        let run = std::mem::take(&mut self.run);
+        if self.run_has_text {
+            let trimmed = run.trim().trim_end_matches("<br>").trim();
+            self.out.push_str("<p>");
+            self.out.push_str(trimmed);
+            self.out.push_str("</p>\n");
+        }
+        self.run_has_text = false;
+        self.brs = 0;
+    }
+
+    /// A block that is mostly links (a list of related stories, a tag cloud, a pager)
+    /// is furniture even inside the article.
+    fn is_link_list(&self, name: &str, s: &Stats) -> bool {
+        match name {
+            "ul" | "ol" | "dl" | "table" | "div" | "section" | "nav" => s.text > 0 && s.link_density() > 0.5,
+            "p" | "li" | "h2" | "h3" | "h4" => s.text > 0 && s.text < 120 && s.link_density() > 0.8,
+            _ => false,
+        }
+    }
+
+    fn node(&mut self, n: NodeRef<Node>, in_pre: bool) {
+        if self.m.skip.contains(&n.id()) {
+            return;
+        }
+        match n.value() {
+            Node::Text(t) => {
+                if in_pre {
+                    self.run.push_str(&html_escape::encode_text(&**t));
+                    self.run_has_text |= !t.trim().is_empty();
+                    return;
+                }
+                if t.trim().is_empty() {
+                    if !self.run.is_empty() && !self.run.ends_with(' ') {
+                        self.run.push(' ');
+                    }
+                    return;
+                }
+                self.brs = 0;
+                self.run.push_str(&html_escape::encode_text(&**t));
+                self.run_has_text = true;
+            }
+            Node::Element(e) => {
+                let name = e.name();
+                let s = self.m.stats.get(&n.id()).copied().unwrap_or_default();
+                if self.is_link_list(name, &s) {
+                    return;
+                }
+                if name == "br" {
+                    self.brs += 1;
+                    if self.brs >= 2 {
+                        self.flush();
+                    } else {
+                        self.run.push_str("<br>");
+                    }
+                    return;
+                }
+                if name == "img" {
+                    if let Some(img) = image_tag(e) {
+                        self.run.push_str(&img);
+                        self.run_has_text = true;
+                    }
+                    return;
+                }
+                if INLINE_KEEP.contains(&name) {
+                    self.run.push('<');
+                    self.run.push_str(name);
+                    if name == "a"
+                        && let Some(href) = e.attr("href")
+                    {
+                        self.run.push_str(&format!(" href=\"{}\"", html_escape::encode_double_quoted_attribute(href.trim())));
+                    }
+                    self.run.push('>');
+                    for c in n.children() {
+                        self.node(c, in_pre);
+                    }
+                    self.run.push_str(&format!("</{name}>"));
+                    return;
+                }
+                if name == "h1" {
+                    // The headline is the post's title, kept apart from the body.
+                    return;
+                }
+                if BLOCK_KEEP.contains(&name) && !(name == "td" && !inside_table(n)) {
+                    self.flush();
+                    if name == "p" {
+                        for c in n.children() {
+                            self.node(c, in_pre);
+                        }
+                        self.flush();
+                        return;
+                    }
+                    // Blocks that hold blocks: write them through their own writer so
+                    // their inline content is paragraphed inside them.
+                    let mut inner = Writer { m: self.m, out: String::new(), run: String::new(), run_has_text: false, brs: 0 };
+                    let pre = in_pre || name == "pre";
+                    let inline_only = matches!(name, "h2" | "h3" | "h4" | "h5" | "h6" | "pre" | "li" | "dt" | "dd" | "th" | "td" | "caption" | "figcaption");
+                    for c in n.children() {
+                        inner.node(c, pre);
+                    }
+                    let body = if inline_only && inner.out.is_empty() {
+                        inner.run.trim().to_owned()
+                    } else {
+                        inner.flush();
+                        inner.out
+                    };
+                    if body.trim().is_empty() && name != "hr" {
+                        return;
+                    }
+                    self.out.push_str(&format!("<{name}>{body}</{name}>\n"));
+                    return;
+                }
+                if TRANSPARENT_BLOCKS.contains(&name) || name == "td" || name == "li" {
+                    self.flush();
+                    for c in n.children() {
+                        self.node(c, in_pre);
+                    }
+                    self.flush();
+                    return;
+                }
+                // Any other element (span, font, label, …): its content, inline.
+                for c in n.children() {
+                    self.node(c, in_pre);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn inside_table(n: NodeRef<Node>) -> bool {
+    n.ancestors()
+        .take(4)
+        .any(|a| a.value().as_element().is_some_and(|e| e.name() == "table"))
+}
+
+/// An `<img>` with its real source: lazy-loading attributes win over a placeholder
+/// `src`; tracking pixels (1×1) and images with no usable source are dropped.
+fn image_tag(e: &scraper::node::Element) -> Option<String> {
+    let dim = |a: &str| e.attr(a).and_then(|v| v.trim().trim_end_matches("px").parse::<u32>().ok());
+    if dim("width").is_some_and(|w| w <= 2) || dim("height").is_some_and(|h| h <= 2) {
+        return None;
+    }
+    let lazy = ["data-src", "data-original", "data-lazy-src", "data-lazy", "data-url", "data-echo"]
+        .iter()
+        .find_map(|a| e.attr(a))
+        .map(str::trim)
+        .filter(|v| !v.is_empty());
+    let src = e.attr("src").map(str::trim).filter(|s| !s.is_empty() && !s.starts_with("data:"));
+    let src = lazy.or(src)?;
+    let srcset = e.attr("data-srcset").or_else(|| e.attr("srcset")).map(str::trim).filter(|s| !s.is_empty());
+    let mut tag = format!("<img src=\"{}\"", html_escape::encode_double_quoted_attribute(src));
+    if let Some(set) = srcset {
+        tag.push_str(&format!(" srcset=\"{}\"", html_escape::encode_double_quoted_attribute(set)));
+    }
+    if let Some(alt) = e.attr("alt") {
+        tag.push_str(&format!(" alt=\"{}\"", html_escape::encode_double_quoted_attribute(alt)));
+    }
+    tag.push('>');
+    Some(tag)
+}
