@@ -134,9 +134,15 @@ impl Default for FetchConfig {
 pub struct SourceConfig {
     /// The publisher shown in attributions; several feeds of one publisher share it.
     pub name: String,
-    /// Identifies the source: unique within the file.
-    #[serde(serialize_with = "serialize_spanned")]
-    pub url: Spanned<HttpUrl>,
+    /// The feed. Identifies the source: unique within the file.
+    #[serde(default, skip_serializing_if = "Option::is_none", serialize_with = "serialize_spanned_opt")]
+    pub url: Option<Spanned<HttpUrl>>,
+    /// Instead of `url`: an index page whose `links` are the articles.
+    #[serde(default, skip_serializing_if = "Option::is_none", serialize_with = "serialize_spanned_opt")]
+    pub page: Option<Spanned<HttpUrl>>,
+    /// With `page`: CSS selector for the article links on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub links: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<HumanDuration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -146,39 +152,90 @@ pub struct SourceConfig {
     pub timezone: Option<TimeZone>,
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// When to fetch the article page for the full text.
+    #[serde(default)]
+    pub full_text: FullText,
+    /// CSS selector(s) for the article body; default: found automatically.
+    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "one_or_many")]
+    pub selector: Vec<String>,
+    /// CSS selectors removed from the body.
+    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "one_or_many")]
+    pub remove: Vec<String>,
+    /// Fetch article pages even where robots.txt disallows it.
+    #[serde(default)]
+    pub ignore_robots: bool,
+    /// For portals carrying other outlets' stories: name the publisher from the page.
+    #[serde(default)]
+    pub publisher_from_page: bool,
+}
+
+/// When a source's article pages are fetched for the full text.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FullText {
+    Always,
+    /// When the feed's content is missing or looks truncated.
+    #[default]
+    Auto,
+    Never,
+}
+
+/// A string or a list of strings.
+fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match Raw::deserialize(d)? {
+        Raw::One(s) => vec![s],
+        Raw::Many(v) => v,
+    })
 }
 
 fn yes() -> bool {
     true
 }
 
-fn serialize_spanned<T: Serialize, S: Serializer>(v: &Spanned<T>, s: S) -> Result<S::Ok, S::Error> {
-    v.get_ref().serialize(s)
+fn serialize_spanned_opt<T: Serialize, S: Serializer>(v: &Option<Spanned<T>>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => v.get_ref().serialize(s),
+        None => s.serialize_none(),
+    }
+}
+
+impl SourceConfig {
+    /// The URL that identifies the source: its feed, or its index page.
+    pub fn id_url(&self) -> Option<&Spanned<HttpUrl>> {
+        self.url.as_ref().or(self.page.as_ref())
+    }
 }
 
 /// The settings one source is fetched with, after defaults are applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedSource {
     pub name: String,
+    /// The feed, or the index page: the source's identity.
     pub url: Url,
+    /// `Some(selector)` for an index page whose links are the articles.
+    pub links: Option<String>,
     pub interval: Duration,
     pub max_bytes: u64,
     pub timezone: chrono_tz::Tz,
     pub enabled: bool,
+    pub full_text: FullText,
+    pub selector: Vec<String>,
+    pub remove: Vec<String>,
+    pub ignore_robots: bool,
+    pub publisher_from_page: bool,
 }
 
 impl ResolvedSource {
     /// A fingerprint of what decides how the source is fetched: a source marked gone
     /// (410) is polled again once its entry changes.
     pub fn fingerprint(&self) -> String {
-        format!(
-            "{}|{}|{}|{}|{}",
-            self.name,
-            self.url,
-            self.interval.as_secs(),
-            self.max_bytes,
-            self.timezone.name()
-        )
+        format!("{self:?}")
     }
 }
 
@@ -222,22 +279,54 @@ impl Config {
             format!("{origin}:{line}:{col}")
         };
         let mut seen: Vec<(&Url, std::ops::Range<usize>)> = Vec::new();
-        for s in &self.sources {
-            if s.name.trim().is_empty() {
+        for (i, s) in self.sources.iter().enumerate() {
+            let Some(id) = s.id_url() else {
                 return Err(ConfigError(format!(
-                    "{}: source `name` is empty: give the publisher name shown in attributions",
-                    at(s.url.span())
+                    "{origin}: source #{} ({:?}): give `url` (a feed) or `page` (an index page) with `links`",
+                    i + 1,
+                    s.name
+                )));
+            };
+            let here = at(id.span());
+            if s.url.is_some() && s.page.is_some() {
+                return Err(ConfigError(format!(
+                    "{here}: source {:?} has both `url` and `page`: a source is a feed or an index page, not both",
+                    s.name
                 )));
             }
-            let url = &s.url.get_ref().0;
+            if s.page.is_some() != s.links.is_some() {
+                return Err(ConfigError(format!(
+                    "{here}: source {:?}: `page` and `links` go together (`links` is the CSS selector of the article links on the page)",
+                    s.name
+                )));
+            }
+            if s.name.trim().is_empty() {
+                return Err(ConfigError(format!(
+                    "{here}: source `name` is empty: give the publisher name shown in attributions"
+                )));
+            }
+            for (key, sel) in s
+                .selector
+                .iter()
+                .map(|x| ("selector", x))
+                .chain(s.remove.iter().map(|x| ("remove", x)))
+                .chain(s.links.iter().map(|x| ("links", x)))
+            {
+                if crate::extract::check_selector(sel).is_err() {
+                    return Err(ConfigError(format!(
+                        "{here}: source {:?}: key `{key}`: `{sel}` is not a valid CSS selector",
+                        s.name
+                    )));
+                }
+            }
+            let url = &id.get_ref().0;
             if let Some((_, first)) = seen.iter().find(|(u, _)| *u == url) {
                 let (line, _) = line_col(text, first.start);
                 return Err(ConfigError(format!(
-                    "{}: key `url`: {url} is already the url of the source at line {line}; each source needs its own url",
-                    at(s.url.span())
+                    "{here}: key `url`: {url} is already the url of the source at line {line}; each source needs its own url"
                 )));
             }
-            seen.push((url, s.url.span()));
+            seen.push((url, id.span()));
         }
         let checks: [(&str, bool, &str); 4] = [
             (
@@ -267,13 +356,21 @@ impl Config {
     pub fn resolved_sources(&self) -> Vec<ResolvedSource> {
         self.sources
             .iter()
-            .map(|s| ResolvedSource {
-                name: s.name.clone(),
-                url: s.url.get_ref().0.clone(),
-                interval: s.interval.map_or(self.fetch.interval.0, |d| d.0),
-                max_bytes: s.max_bytes.map_or(self.fetch.max_bytes.0, |b| b.0),
-                timezone: s.timezone.map_or(self.blog.timezone.0, |t| t.0),
-                enabled: s.enabled,
+            .filter_map(|s| {
+                Some(ResolvedSource {
+                    name: s.name.clone(),
+                    url: s.id_url()?.get_ref().0.clone(),
+                    links: s.links.clone(),
+                    interval: s.interval.map_or(self.fetch.interval.0, |d| d.0),
+                    max_bytes: s.max_bytes.map_or(self.fetch.max_bytes.0, |b| b.0),
+                    timezone: s.timezone.map_or(self.blog.timezone.0, |t| t.0),
+                    enabled: s.enabled,
+                    full_text: s.full_text,
+                    selector: s.selector.clone(),
+                    remove: s.remove.clone(),
+                    ignore_robots: s.ignore_robots,
+                    publisher_from_page: s.publisher_from_page,
+                })
             })
             .collect()
     }
@@ -487,6 +584,24 @@ mod tests {
         let e = Config::parse(text, "f.toml").unwrap_err();
         assert!(e.0.starts_with("f.toml:7:"), "{e}");
         assert!(e.0.contains("line 3"), "{e}");
+    }
+
+    #[test]
+    fn page_sources_and_selectors_are_checked() {
+        let ok = "[[source]]\nname = \"北海民報\"\npage = \"https://example.jp/news/\"\nlinks = \"ul.news-list a\"\nselector = \"div.body\"\nremove = [\".ad\", \".related\"]\nfull_text = \"always\"\n";
+        let c = Config::parse(ok, "f.toml").unwrap();
+        let s = &c.resolved_sources()[0];
+        assert_eq!(s.links.as_deref(), Some("ul.news-list a"));
+        assert_eq!(s.selector, ["div.body"]);
+        assert_eq!(s.full_text, FullText::Always);
+        let e = Config::parse("[[source]]\nname = \"A\"\nurl = \"https://a.example/\"\nselector = \"div[\"\n", "f.toml").unwrap_err();
+        assert!(e.0.starts_with("f.toml:3:") && e.0.contains("`div[` is not a valid CSS selector"), "{e}");
+        let e = Config::parse("[[source]]\nname = \"A\"\npage = \"https://a.example/\"\n", "f.toml").unwrap_err();
+        assert!(e.0.contains("`page` and `links` go together"), "{e}");
+        let e = Config::parse("[[source]]\nname = \"A\"\n", "f.toml").unwrap_err();
+        assert!(e.0.contains("give `url`"), "{e}");
+        let e = Config::parse("[[source]]\nname = \"A\"\nurl = \"https://a.example/\"\nfull_text = \"sometimes\"\n", "f.toml").unwrap_err();
+        assert!(e.0.contains("full_text") && e.0.contains("always"), "{e}");
     }
 
     #[test]

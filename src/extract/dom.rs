@@ -14,6 +14,8 @@ use scraper::{ElementRef, Html, Node};
 const NEVER: &[&str] = &[
     "script", "style", "noscript", "template", "svg", "canvas", "iframe", "object", "embed", "button", "input",
     "select", "textarea", "option", "head", "link", "meta", "dialog", "map", "audio", "video", "source",
+    // Ruby annotations (furigana) would split every Japanese word in two.
+    "rt", "rp",
 ];
 
 /// Tags that hold page furniture rather than the article.
@@ -147,9 +149,33 @@ pub struct Measured {
     pub stats: HashMap<NodeId, Stats>,
 }
 
-/// Decides what is never content and measures everything else, in one pass over the
-/// tree without recursion (hostile pages nest deeply).
-pub fn measure(doc: &Html) -> Measured {
+/// How aggressively boilerplate is skipped. The extractor starts strict and relaxes
+/// when the strict reading finds no article.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strictness {
+    /// Skip furniture tags and boilerplate class names.
+    Strict,
+    /// Skip furniture tags only.
+    Tags,
+    /// Skip only what is never text (scripts, hidden parts).
+    Loose,
+}
+
+/// Decides what is never content and measures everything else. A class name only
+/// condemns an element that holds a minor part of the page's text: page wrappers
+/// carry names like "layoutWithSidebar" too.
+pub fn measure(doc: &Html, strictness: Strictness) -> Measured {
+    let raw = measure_pass(doc, Strictness::Loose, None);
+    if strictness == Strictness::Loose {
+        return raw;
+    }
+    let total = raw.stats.values().map(|s| s.text).max().unwrap_or(0);
+    measure_pass(doc, strictness, Some((&raw.stats, total)))
+}
+
+/// One pass over the tree without recursion (hostile pages nest deeply).
+fn measure_pass(doc: &Html, strictness: Strictness, raw: Option<(&HashMap<NodeId, Stats>, u32)>) -> Measured {
+    let minor = |id: NodeId| raw.is_none_or(|(stats, total)| stats.get(&id).is_none_or(|s| s.text * 10 < total * 4));
     let mut skip = HashSet::new();
     let mut stats: HashMap<NodeId, Stats> = HashMap::new();
     // Per open element: its stats so far, and whether we are inside a link.
@@ -167,8 +193,14 @@ pub fn measure(doc: &Html) -> Measured {
                         let name = el.name();
                         let boiler = NEVER.contains(&name)
                             || is_hidden(el)
-                            || (FURNITURE.contains(&name) && class_signal(el) <= 0)
-                            || (!matches!(name, "html" | "body" | "article" | "main") && class_signal(el) < 0);
+                            || (strictness != Strictness::Loose
+                                && FURNITURE.contains(&name)
+                                && class_signal(el) <= 0
+                                && minor(node.id()))
+                            || (strictness == Strictness::Strict
+                                && !matches!(name, "html" | "body" | "article" | "main")
+                                && class_signal(el) < 0
+                                && minor(node.id()));
                         if boiler {
                             skip.insert(node.id());
                             skipping = Some(node.id());

@@ -79,24 +79,34 @@ pub fn check_selector(s: &str) -> Result<Selector, ExtractError> {
 pub fn extract(html: &str, url: &Url, opts: &Options) -> Result<Extracted, ExtractError> {
     let doc = Html::parse_document(html);
     let meta = meta::read_meta(&doc, url, opts.timezone);
-    let mut measured = dom::measure(&doc);
+    let remove: Vec<Selector> = opts.remove.iter().map(|r| check_selector(r)).collect::<Result<_, _>>()?;
+    let selectors: Vec<Selector> = opts.selector.iter().map(|s| check_selector(s)).collect::<Result<_, _>>()?;
 
-    for r in &opts.remove {
-        let s = check_selector(r)?;
-        for e in doc.select(&s) {
-            measured.skip.insert(e.id());
+    // Strict first; relax when that finds too little (the page may wrap its article
+    // in something that looks like furniture), keeping the fullest reading.
+    let mut best: Option<(String, u32, dom::Measured)> = None;
+    for strictness in [dom::Strictness::Strict, dom::Strictness::Tags, dom::Strictness::Loose] {
+        let mut measured = dom::measure(&doc, strictness);
+        for s in &remove {
+            measured.skip.extend(doc.select(s).map(|e| e.id()));
+        }
+        let mut chosen: Vec<ego_tree::NodeId> = selectors.iter().flat_map(|s| doc.select(s).map(|e| e.id())).collect();
+        if chosen.is_empty() {
+            chosen = body::find_content(&doc, &measured).unwrap_or_default();
+        }
+        let raw = body::render(&doc, &chosen, &measured);
+        let found = dom::weight(&html_to_text(&raw));
+        let enough = found >= 250;
+        if best.as_ref().is_none_or(|(_, w, _)| found > *w) {
+            best = Some((raw, found, measured));
+        }
+        if enough {
+            break;
         }
     }
-    let mut chosen: Vec<ego_tree::NodeId> = Vec::new();
-    for s in &opts.selector {
-        let s = check_selector(s)?;
-        chosen.extend(doc.select(&s).map(|e| e.id()));
-    }
-    if chosen.is_empty() {
-        chosen = body::find_content(&doc, &measured).unwrap_or_default();
-    }
-    let mut raw = body::render(&doc, &chosen, &measured);
-    let found = dom::weight(&html_to_text(&raw));
+    let Some((mut raw, found, measured)) = best else {
+        return Err(ExtractError::NoContent);
+    };
     // JSON-LD articleBody is the site's own statement of the text: when it holds much
     // more than the page blocks we found, the page hid or split its body.
     if let Some(ld) = &meta.ld_body {
