@@ -35,6 +35,12 @@ pub struct Article {
     pub first_seen: DateTime<Utc>,
     /// When its content last changed at the source (first_seen until then).
     pub updated: DateTime<Utc>,
+    /// Whether the body came from the article page rather than the feed.
+    #[serde(default)]
+    pub full_text: bool,
+    /// Other dedup keys of the same article (the page's canonical URL).
+    #[serde(default)]
+    pub aliases: Vec<String>,
 }
 
 impl Article {

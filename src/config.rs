@@ -135,10 +135,18 @@ pub struct SourceConfig {
     /// The publisher shown in attributions; several feeds of one publisher share it.
     pub name: String,
     /// The feed. Identifies the source: unique within the file.
-    #[serde(default, skip_serializing_if = "Option::is_none", serialize_with = "serialize_spanned_opt")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "serialize_spanned_opt"
+    )]
     pub url: Option<Spanned<HttpUrl>>,
     /// Instead of `url`: an index page whose `links` are the articles.
-    #[serde(default, skip_serializing_if = "Option::is_none", serialize_with = "serialize_spanned_opt")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "serialize_spanned_opt"
+    )]
     pub page: Option<Spanned<HttpUrl>>,
     /// With `page`: CSS selector for the article links on it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -156,10 +164,18 @@ pub struct SourceConfig {
     #[serde(default)]
     pub full_text: FullText,
     /// CSS selector(s) for the article body; default: found automatically.
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "one_or_many")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "one_or_many"
+    )]
     pub selector: Vec<String>,
     /// CSS selectors removed from the body.
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "one_or_many")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "one_or_many"
+    )]
     pub remove: Vec<String>,
     /// Fetch article pages even where robots.txt disallows it.
     #[serde(default)]
@@ -198,7 +214,10 @@ fn yes() -> bool {
     true
 }
 
-fn serialize_spanned_opt<T: Serialize, S: Serializer>(v: &Option<Spanned<T>>, s: S) -> Result<S::Ok, S::Error> {
+fn serialize_spanned_opt<T: Serialize, S: Serializer>(
+    v: &Option<Spanned<T>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     match v {
         Some(v) => v.get_ref().serialize(s),
         None => s.serialize_none(),
@@ -594,13 +613,28 @@ mod tests {
         assert_eq!(s.links.as_deref(), Some("ul.news-list a"));
         assert_eq!(s.selector, ["div.body"]);
         assert_eq!(s.full_text, FullText::Always);
-        let e = Config::parse("[[source]]\nname = \"A\"\nurl = \"https://a.example/\"\nselector = \"div[\"\n", "f.toml").unwrap_err();
-        assert!(e.0.starts_with("f.toml:3:") && e.0.contains("`div[` is not a valid CSS selector"), "{e}");
-        let e = Config::parse("[[source]]\nname = \"A\"\npage = \"https://a.example/\"\n", "f.toml").unwrap_err();
+        let e = Config::parse(
+            "[[source]]\nname = \"A\"\nurl = \"https://a.example/\"\nselector = \"div[\"\n",
+            "f.toml",
+        )
+        .unwrap_err();
+        assert!(
+            e.0.starts_with("f.toml:3:") && e.0.contains("`div[` is not a valid CSS selector"),
+            "{e}"
+        );
+        let e = Config::parse(
+            "[[source]]\nname = \"A\"\npage = \"https://a.example/\"\n",
+            "f.toml",
+        )
+        .unwrap_err();
         assert!(e.0.contains("`page` and `links` go together"), "{e}");
         let e = Config::parse("[[source]]\nname = \"A\"\n", "f.toml").unwrap_err();
         assert!(e.0.contains("give `url`"), "{e}");
-        let e = Config::parse("[[source]]\nname = \"A\"\nurl = \"https://a.example/\"\nfull_text = \"sometimes\"\n", "f.toml").unwrap_err();
+        let e = Config::parse(
+            "[[source]]\nname = \"A\"\nurl = \"https://a.example/\"\nfull_text = \"sometimes\"\n",
+            "f.toml",
+        )
+        .unwrap_err();
         assert!(e.0.contains("full_text") && e.0.contains("always"), "{e}");
     }
 

@@ -11,9 +11,10 @@ use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 use url::Url;
 
-use crate::article::{Article, article_key};
+use crate::article::{Article, article_key, canonical_url};
 use crate::config::{FetchConfig, ResolvedSource};
-use crate::fetch::{FetchError, Fetcher, Request, policy};
+use crate::fetch::{FetchError, Fetcher, Request, Response, policy};
+use crate::fulltext::{self, Pages, wants_page};
 use crate::parse::{self, ParsedEntry};
 use crate::sanitize::{clean_html, html_to_text};
 use crate::store::{SourceState, Store, StoreError, Upsert};
@@ -43,6 +44,11 @@ pub struct SourceReport {
     pub entries: usize,
     /// Entries older than `max_age` at first sight, not stored.
     pub too_old: usize,
+    /// Article pages fetched for the full text, and those that failed.
+    #[serde(default)]
+    pub pages: usize,
+    #[serde(default)]
+    pub page_errors: usize,
     pub error: Option<String>,
     /// Where the feed has permanently moved (the config still names the old URL).
     pub moved_to: Option<String>,
@@ -66,6 +72,7 @@ impl SourceReport {
 /// Everything a poll needs; shared by the daemon and the one-shot fetch command.
 pub struct Ingest {
     pub fetcher: Fetcher,
+    pages: Pages,
     pub store: Store,
     pub fetch: FetchConfig,
 }
@@ -74,6 +81,7 @@ impl Ingest {
     pub fn new(fetch: FetchConfig, store: Store) -> Result<Ingest, FetchError> {
         Ok(Ingest {
             fetcher: Fetcher::new(&fetch)?,
+            pages: Pages::default(),
             store,
             fetch,
         })
@@ -97,6 +105,8 @@ impl Ingest {
             updated: 0,
             entries: 0,
             too_old: 0,
+            pages: 0,
+            page_errors: 0,
             error: None,
             moved_to: state.moved_to.clone(),
             next_poll: None,
@@ -148,44 +158,43 @@ impl Ingest {
                     report.moved_to = state.moved_to.clone();
                 }
                 state.last_status = Some(resp.status);
-                match resp.body {
+                match resp.body.clone() {
                     None => {
                         report.outcome = Outcome::NotModified;
                         Ok(())
                     }
                     Some(body) => {
-                        let parsed = {
-                            let (ct, url, tz) = (
-                                resp.content_type.clone(),
-                                resp.final_url.clone(),
-                                src.timezone,
-                            );
-                            tokio::task::spawn_blocking(move || {
-                                parse::parse_feed(&body, ct.as_deref(), &url, tz)
-                            })
-                            .await
-                        };
-                        match parsed {
-                            Ok(Ok(feed)) => {
-                                if let Some(ttl) = feed.ttl {
-                                    server_min = Some(server_min.map_or(ttl, |m| m.max(ttl)));
-                                }
-                                report.entries = feed.entries.len();
-                                self.store_entries(
+                        let result = match &src.links {
+                            Some(links) => {
+                                self.ingest_index(
                                     src,
-                                    &resp.final_url,
-                                    feed.entries,
+                                    links,
+                                    body,
+                                    &resp,
                                     now,
                                     &mut report,
                                     &mut state,
-                                )?;
-                                state.etag = resp.etag;
-                                state.last_modified = resp.last_modified;
-                                Ok(())
+                                )
+                                .await?
                             }
-                            Ok(Err(e)) => Err(e.to_string()),
-                            Err(join) => Err(format!("the parser task failed: {join}")),
+                            None => {
+                                self.ingest_feed(
+                                    src,
+                                    body,
+                                    &resp,
+                                    now,
+                                    &mut report,
+                                    &mut state,
+                                    &mut server_min,
+                                )
+                                .await?
+                            }
+                        };
+                        if result.is_ok() {
+                            state.etag = resp.etag;
+                            state.last_modified = resp.last_modified;
                         }
+                        result
                     }
                 }
             }
@@ -243,38 +252,180 @@ impl Ingest {
         Ok(report)
     }
 
-    fn store_entries(
+    /// A feed body: parse it and store its entries, fetching article pages where the
+    /// source wants the full text. The inner error is the source's, the outer the store's.
+    #[allow(clippy::too_many_arguments)]
+    async fn ingest_feed(
         &self,
         src: &ResolvedSource,
-        feed_url: &Url,
-        entries: Vec<ParsedEntry>,
+        body: bytes::Bytes,
+        resp: &Response,
         now: DateTime<Utc>,
         report: &mut SourceReport,
         state: &mut SourceState,
-    ) -> Result<(), StoreError> {
-        for entry in entries {
-            let article = to_article(src, feed_url, entry, now);
-            if let Some(max_age) = self.fetch.max_age
-                && let Some(published) = article.published
-                && now
-                    .signed_duration_since(published)
-                    .to_std()
-                    .is_ok_and(|age| age > max_age.0)
-                && self.store.id_for_key(&article.key)?.is_none()
-            {
+        server_min: &mut Option<Duration>,
+    ) -> Result<Result<(), String>, StoreError> {
+        let (ct, url, tz) = (
+            resp.content_type.clone(),
+            resp.final_url.clone(),
+            src.timezone,
+        );
+        let parsed =
+            tokio::task::spawn_blocking(move || parse::parse_feed(&body, ct.as_deref(), &url, tz))
+                .await;
+        let feed = match parsed {
+            Ok(Ok(feed)) => feed,
+            Ok(Err(e)) => return Ok(Err(e.to_string())),
+            Err(join) => return Ok(Err(format!("the parser task failed: {join}"))),
+        };
+        if let Some(ttl) = feed.ttl {
+            *server_min = Some(server_min.map_or(ttl, |m| m.max(ttl)));
+        }
+        report.entries = feed.entries.len();
+        for entry in feed.entries {
+            let mut article = to_article(src, &resp.final_url, entry, now);
+            let stored = self.store.find(&article.key)?;
+            if stored.is_none() && self.too_old(&article, now) {
                 report.too_old += 1;
                 continue;
             }
-            match self.store.upsert(article, now)?.0 {
-                Upsert::New => {
-                    report.new += 1;
-                    state.articles += 1;
+            // Known articles keep the page text they have; only new ones (or ones
+            // whose page could not be read before) send a request to the site.
+            if stored.as_ref().is_none_or(|a| !a.full_text)
+                && wants_page(src, &article.content_text)
+                && let Some(link) = article.link.as_deref().and_then(|l| Url::parse(l).ok())
+            {
+                report.pages += 1;
+                match self
+                    .pages
+                    .article(&self.fetcher, &self.fetch.user_agent, src, &link)
+                    .await
+                {
+                    Ok((x, _)) => fulltext::merge(&mut article, x),
+                    Err(e) => self.page_failed(report, state, &link, &e.to_string()),
                 }
-                Upsert::Updated => report.updated += 1,
-                Upsert::Unchanged => {}
             }
+            self.count(self.store.upsert(article, now)?.0, report, state);
         }
-        Ok(())
+        Ok(Ok(()))
+    }
+
+    /// An index page: every new article link on it becomes an article through the
+    /// same extraction; links already stored are not fetched again.
+    #[allow(clippy::too_many_arguments)]
+    async fn ingest_index(
+        &self,
+        src: &ResolvedSource,
+        links: &str,
+        body: bytes::Bytes,
+        resp: &Response,
+        now: DateTime<Utc>,
+        report: &mut SourceReport,
+        state: &mut SourceState,
+    ) -> Result<Result<(), String>, StoreError> {
+        let (ct, base, sel) = (
+            resp.content_type.clone(),
+            resp.final_url.clone(),
+            links.to_owned(),
+        );
+        let found = tokio::task::spawn_blocking(move || {
+            let html = crate::extract::decode_page(&body, ct.as_deref(), &base);
+            fulltext::index_links(&html, &base, &sel)
+        })
+        .await;
+        let urls = match found {
+            Ok(Ok(urls)) => urls,
+            Ok(Err(e)) => return Ok(Err(e.to_string())),
+            Err(join) => return Ok(Err(format!("the link finder failed: {join}"))),
+        };
+        if urls.is_empty() {
+            return Ok(Err(format!(
+                "no links match `{links}` on the index page (check the `links` selector)"
+            )));
+        }
+        report.entries = urls.len();
+        for url in urls {
+            if self.store.id_for_key(url.as_str())?.is_some() {
+                continue;
+            }
+            report.pages += 1;
+            let (x, final_url) = match self
+                .pages
+                .article(&self.fetcher, &self.fetch.user_agent, src, &url)
+                .await
+            {
+                Ok(found) => found,
+                Err(e) => {
+                    self.page_failed(report, state, &url, &e.to_string());
+                    continue;
+                }
+            };
+            let published = x
+                .published
+                .filter(|p| *p <= now + chrono::Duration::hours(1));
+            let mut article = Article {
+                id: String::new(),
+                key: url.to_string(),
+                source_url: src.url.to_string(),
+                publisher: src.name.clone(),
+                link: Some(canonical_url(&final_url).to_string()),
+                title: x
+                    .title
+                    .clone()
+                    .unwrap_or_else(|| x.body_text.chars().take(60).collect()),
+                content_html: String::new(),
+                content_text: String::new(),
+                author: None,
+                tags: Vec::new(),
+                published,
+                first_seen: now,
+                updated: now,
+                full_text: false,
+                aliases: Vec::new(),
+            };
+            fulltext::merge(&mut article, x);
+            if self.too_old(&article, now) {
+                report.too_old += 1;
+                continue;
+            }
+            self.count(self.store.upsert(article, now)?.0, report, state);
+        }
+        Ok(Ok(()))
+    }
+
+    fn too_old(&self, article: &Article, now: DateTime<Utc>) -> bool {
+        match (self.fetch.max_age, article.published) {
+            (Some(max_age), Some(published)) => now
+                .signed_duration_since(published)
+                .to_std()
+                .is_ok_and(|age| age > max_age.0),
+            _ => false,
+        }
+    }
+
+    /// A page that could not be read: the article keeps the feed's own content, and
+    /// the source records why (without counting as a failed poll).
+    fn page_failed(
+        &self,
+        report: &mut SourceReport,
+        state: &mut SourceState,
+        url: &Url,
+        error: &str,
+    ) {
+        tracing::warn!(page = %url, error, "article page not extracted");
+        report.page_errors += 1;
+        state.last_page_error = Some(format!("{url}: {error}"));
+    }
+
+    fn count(&self, upsert: Upsert, report: &mut SourceReport, state: &mut SourceState) {
+        match upsert {
+            Upsert::New => {
+                report.new += 1;
+                state.articles += 1;
+            }
+            Upsert::Updated => report.updated += 1,
+            Upsert::Unchanged => {}
+        }
     }
 }
 
@@ -321,6 +472,8 @@ pub fn to_article(
         published,
         first_seen: now,
         updated: now,
+        full_text: false,
+        aliases: Vec::new(),
     }
 }
 
@@ -358,6 +511,8 @@ pub async fn run_pass(
                 updated: 0,
                 entries: 0,
                 too_old: 0,
+                pages: 0,
+                page_errors: 0,
                 error: Some(format!("internal error while polling: {join}")),
                 moved_to: None,
                 next_poll: None,

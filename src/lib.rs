@@ -10,6 +10,7 @@ pub mod config;
 pub mod daemon;
 pub mod extract;
 pub mod fetch;
+pub mod fulltext;
 pub mod ingest;
 pub mod parse;
 pub mod publish;

@@ -57,7 +57,9 @@ enum Command {
         out: PathBuf,
     },
     /// Extract the article body and attribution from a news page.
-    #[command(after_help = "Examples:\n  kawaraban extract https://news.example.jp/articles/1.html\n  kawaraban extract --file page.html --url https://news.example.jp/articles/1.html --format json")]
+    #[command(
+        after_help = "Examples:\n  kawaraban extract https://news.example.jp/articles/1.html\n  kawaraban extract --file page.html --url https://news.example.jp/articles/1.html --format json"
+    )]
     Extract {
         /// The page to fetch (or use --file).
         #[arg(required_unless_present = "file", conflicts_with = "file")]
@@ -175,9 +177,12 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             timezone,
             publisher_from_page,
         } => {
-            let timezone = timezone
-                .parse::<chrono_tz::Tz>()
-                .map_err(|_| Failure(2, anyhow::anyhow!("--timezone {timezone:?} is not an IANA time zone")))?;
+            let timezone = timezone.parse::<chrono_tz::Tz>().map_err(|_| {
+                Failure(
+                    2,
+                    anyhow::anyhow!("--timezone {timezone:?} is not an IANA time zone"),
+                )
+            })?;
             let opts = kawaraban::extract::Options {
                 selector,
                 remove,
@@ -338,12 +343,18 @@ async fn extract_page(
     format: Format,
     opts: &kawaraban::extract::Options,
 ) -> Result<u8, Failure> {
-    let parse_url = |u: &str| url::Url::parse(u).map_err(|e| Failure(2, anyhow::anyhow!("{u:?} is not a URL: {e}")));
+    let parse_url = |u: &str| {
+        url::Url::parse(u).map_err(|e| Failure(2, anyhow::anyhow!("{u:?} is not a URL: {e}")))
+    };
     let (html, page_url) = match (file, page) {
         (Some(path), _) => {
             let page_url = parse_url(url.as_deref().unwrap_or_default())?;
-            let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-            (kawaraban::extract::decode_page(&bytes, None, &page_url), page_url)
+            let bytes =
+                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            (
+                kawaraban::extract::decode_page(&bytes, None, &page_url),
+                page_url,
+            )
         }
         (None, Some(page)) => {
             let page_url = parse_url(&page)?;
@@ -354,17 +365,36 @@ async fn extract_page(
                 last_modified: None,
                 max_bytes: kawaraban::config::FetchConfig::default().max_bytes.0,
             };
-            let resp = fetcher.fetch(&req).await.with_context(|| format!("fetching {page_url}"))?;
+            let resp = fetcher
+                .fetch(&req)
+                .await
+                .with_context(|| format!("fetching {page_url}"))?;
             let body = resp.body.unwrap_or_default();
-            (kawaraban::extract::decode_page(&body, resp.content_type.as_deref(), &resp.final_url), resp.final_url)
+            (
+                kawaraban::extract::decode_page(
+                    &body,
+                    resp.content_type.as_deref(),
+                    &resp.final_url,
+                ),
+                resp.final_url,
+            )
         }
-        (None, None) => return Err(Failure(2, anyhow::anyhow!("give a URL or --file PAGE --url URL"))),
+        (None, None) => {
+            return Err(Failure(
+                2,
+                anyhow::anyhow!("give a URL or --file PAGE --url URL"),
+            ));
+        }
     };
-    let extracted = kawaraban::extract::extract(&html, &page_url, opts).map_err(|e| Failure(1, anyhow::anyhow!("{page_url}: {e}")))?;
+    let extracted = kawaraban::extract::extract(&html, &page_url, opts)
+        .map_err(|e| Failure(1, anyhow::anyhow!("{page_url}: {e}")))?;
     match format {
         Format::Text => println!("{}", extracted.body_text),
         Format::Html => println!("{}", extracted.body_html),
-        Format::Json => println!("{}", serde_json::to_string_pretty(&extracted).context("writing JSON")?),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&extracted).context("writing JSON")?
+        ),
     }
     Ok(0)
 }

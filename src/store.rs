@@ -69,6 +69,8 @@ pub struct SourceState {
     pub last_status: Option<u16>,
     /// Articles first stored from this source.
     pub articles: u64,
+    /// The last article page that could not be extracted, and why.
+    pub last_page_error: Option<String>,
 }
 
 #[derive(Clone)]
@@ -162,9 +164,15 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(Upsert, Article), StoreError> {
         let i = &self.inner;
+        let abort = |e: serde_json::Error| ConflictableTransactionError::Abort(e.to_string());
         let result =
             (&i.articles, &i.by_time, &i.by_key).transaction(|(articles, by_time, by_key)| {
-                let existing_id = by_key.get(article.key.as_bytes())?;
+                let mut existing_id = None;
+                for k in std::iter::once(&article.key).chain(&article.aliases) {
+                    if existing_id.is_none() {
+                        existing_id = by_key.get(k.as_bytes())?;
+                    }
+                }
                 let existing = match &existing_id {
                     Some(id) => articles.get(id)?,
                     None => None,
@@ -172,31 +180,56 @@ impl Store {
                 let Some(old_bytes) = existing else {
                     let mut fresh = article.clone();
                     fresh.id = article_id(&fresh.key);
-                    let bytes = serde_json::to_vec(&fresh)
-                        .map_err(|e| ConflictableTransactionError::Abort(e.to_string()))?;
-                    articles.insert(fresh.id.as_bytes(), bytes)?;
+                    articles.insert(
+                        fresh.id.as_bytes(),
+                        serde_json::to_vec(&fresh).map_err(abort)?,
+                    )?;
                     by_time.insert(time_key(fresh.post_time(), &fresh.id), fresh.id.as_bytes())?;
-                    by_key.insert(fresh.key.as_bytes(), fresh.id.as_bytes())?;
+                    for k in std::iter::once(&fresh.key).chain(&fresh.aliases) {
+                        by_key.insert(k.as_bytes(), fresh.id.as_bytes())?;
+                    }
                     return Ok((Upsert::New, fresh));
                 };
-                let old: Article = serde_json::from_slice(&old_bytes)
-                    .map_err(|e| ConflictableTransactionError::Abort(e.to_string()))?;
+                let old: Article = serde_json::from_slice(&old_bytes).map_err(abort)?;
                 let mut merged = article.clone();
                 merged.id = old.id.clone();
+                merged.key = old.key.clone();
                 merged.first_seen = old.first_seen;
                 merged.source_url = old.source_url.clone();
                 merged.publisher = old.publisher.clone();
                 merged.published = article.published.or(old.published);
                 merged.updated = old.updated;
-                if merged.same_content(&old) && merged.published == old.published {
+                merged.aliases = old.aliases.clone();
+                for k in std::iter::once(&article.key).chain(&article.aliases) {
+                    if *k != merged.key && !merged.aliases.contains(k) {
+                        merged.aliases.push(k.clone());
+                    }
+                }
+                // A feed poll never replaces the article page's full text with the
+                // feed's excerpt.
+                if old.full_text && !article.full_text {
+                    merged.content_html = old.content_html.clone();
+                    merged.content_text = old.content_text.clone();
+                    merged.full_text = true;
+                    merged.author = merged.author.or(old.author.clone());
+                }
+                let content_changed = !merged.same_content(&old);
+                if !content_changed
+                    && merged.published == old.published
+                    && merged.aliases == old.aliases
+                {
                     return Ok((Upsert::Unchanged, old));
                 }
-                if !merged.same_content(&old) {
+                if content_changed {
                     merged.updated = now;
                 }
-                let bytes = serde_json::to_vec(&merged)
-                    .map_err(|e| ConflictableTransactionError::Abort(e.to_string()))?;
-                articles.insert(merged.id.as_bytes(), bytes)?;
+                articles.insert(
+                    merged.id.as_bytes(),
+                    serde_json::to_vec(&merged).map_err(abort)?,
+                )?;
+                for k in &merged.aliases {
+                    by_key.insert(k.as_bytes(), merged.id.as_bytes())?;
+                }
                 if old.post_time() != merged.post_time() {
                     by_time.remove(time_key(old.post_time(), &old.id))?;
                     by_time.insert(
@@ -225,6 +258,14 @@ impl Store {
     }
 
     /// The id stored under a dedup key (a canonical URL, usually).
+    /// The article stored under a dedup key.
+    pub fn find(&self, key: &str) -> Result<Option<Article>, StoreError> {
+        match self.id_for_key(key)? {
+            Some(id) => self.get(&id),
+            None => Ok(None),
+        }
+    }
+
     pub fn id_for_key(&self, key: &str) -> Result<Option<String>, StoreError> {
         Ok(self
             .inner
@@ -337,6 +378,8 @@ mod tests {
                 .map(|p| DateTime::parse_from_rfc3339(p).unwrap().with_timezone(&Utc)),
             first_seen: now,
             updated: now,
+            full_text: false,
+            aliases: vec![],
         }
     }
 

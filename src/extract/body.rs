@@ -21,7 +21,18 @@ const MIN_PARAGRAPH: u32 = 25;
 
 const PARAGRAPH_TAGS: &[&str] = &["p", "pre", "td", "blockquote", "li", "dd"];
 const CONTAINER_TAGS: &[&str] = &[
-    "div", "section", "article", "main", "td", "blockquote", "body", "form", "span", "font", "center", "header",
+    "div",
+    "section",
+    "article",
+    "main",
+    "td",
+    "blockquote",
+    "body",
+    "form",
+    "span",
+    "font",
+    "center",
+    "header",
 ];
 
 fn tag_bonus(name: &str) -> f32 {
@@ -44,7 +55,9 @@ fn stats(m: &Measured, id: NodeId) -> Stats {
 pub fn find_content(doc: &Html, m: &Measured) -> Option<Vec<NodeId>> {
     // Explicit article-body markup, when it holds a real article.
     let explicit = doc.tree.nodes().find(|n| {
-        n.value().as_element().is_some_and(|e| e.attr("itemprop") == Some("articleBody"))
+        n.value()
+            .as_element()
+            .is_some_and(|e| e.attr("itemprop") == Some("articleBody"))
             && m.stats.contains_key(&n.id())
             && stats(m, n.id()).text >= 250
     });
@@ -54,8 +67,12 @@ pub fn find_content(doc: &Html, m: &Measured) -> Option<Vec<NodeId>> {
 
     let mut scores: HashMap<NodeId, f32> = HashMap::new();
     for node in doc.tree.nodes() {
-        let Some(el) = node.value().as_element() else { continue };
-        let Some(s) = m.stats.get(&node.id()) else { continue };
+        let Some(el) = node.value().as_element() else {
+            continue;
+        };
+        let Some(s) = m.stats.get(&node.id()) else {
+            continue;
+        };
         let name = el.name();
         let paragraph = PARAGRAPH_TAGS.contains(&name)
             || (CONTAINER_TAGS.contains(&name) && s.own_text >= MIN_PARAGRAPH);
@@ -69,7 +86,9 @@ pub fn find_content(doc: &Html, m: &Measured) -> Option<Vec<NodeId>> {
             if let Some(ae) = a.value().as_element()
                 && m.stats.contains_key(&a.id())
             {
-                let entry = scores.entry(a.id()).or_insert_with(|| tag_bonus(ae.name()) + 25.0 * class_signal(ae) as f32);
+                let entry = scores
+                    .entry(a.id())
+                    .or_insert_with(|| tag_bonus(ae.name()) + 25.0 * class_signal(ae) as f32);
                 *entry += points / (level as f32 + 1.0);
             }
             ancestor = a.parent();
@@ -98,16 +117,27 @@ pub fn find_content(doc: &Html, m: &Measured) -> Option<Vec<NodeId>> {
             picked.push(id);
             continue;
         }
-        let Some(el) = sib.value().as_element() else { continue };
+        let Some(el) = sib.value().as_element() else {
+            continue;
+        };
         let Some(s) = m.stats.get(&id) else { continue };
-        let own = scores.get(&id).map_or(0.0, |sc| sc * (1.0 - s.link_density()));
+        let own = scores
+            .get(&id)
+            .map_or(0.0, |sc| sc * (1.0 - s.link_density()));
         let ld = s.link_density();
-        let text = ElementRef::wrap(sib).map(|e| super::dom::element_text(e, &m.skip)).unwrap_or_default();
+        let text = ElementRef::wrap(sib)
+            .map(|e| super::dom::element_text(e, &m.skip))
+            .unwrap_or_default();
         let sentence_like = text.trim_end().ends_with(['.', '。', '」', '！', '？']);
         let keep = own >= threshold
             || (el.name() == "p" && s.text >= 80 && ld < 0.25)
             || (el.name() == "p" && s.text > 0 && s.text < 80 && ld == 0.0 && sentence_like)
-            || (matches!(el.name(), "h2" | "h3" | "h4" | "figure" | "blockquote" | "ul" | "ol") && ld < 0.3 && s.text > 0 && !picked.is_empty());
+            || (matches!(
+                el.name(),
+                "h2" | "h3" | "h4" | "figure" | "blockquote" | "ul" | "ol"
+            ) && ld < 0.3
+                && s.text > 0
+                && !picked.is_empty());
         if keep {
             picked.push(id);
         }
@@ -116,21 +146,53 @@ pub fn find_content(doc: &Html, m: &Measured) -> Option<Vec<NodeId>> {
 }
 
 /// Inline elements kept as they are.
-const INLINE_KEEP: &[&str] = &["a", "em", "strong", "b", "i", "u", "s", "sub", "sup", "small", "code", "q", "cite", "abbr", "time", "mark"];
+const INLINE_KEEP: &[&str] = &[
+    "a", "em", "strong", "b", "i", "u", "s", "sub", "sup", "small", "code", "q", "cite", "abbr",
+    "time", "mark",
+];
 /// Block elements kept as they are.
 const BLOCK_KEEP: &[&str] = &[
-    "p", "h2", "h3", "h4", "h5", "h6", "pre", "blockquote", "ul", "ol", "li", "dl", "dt", "dd", "table", "thead",
-    "tbody", "tfoot", "tr", "th", "td", "caption", "figure", "figcaption", "hr",
+    "p",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "pre",
+    "blockquote",
+    "ul",
+    "ol",
+    "li",
+    "dl",
+    "dt",
+    "dd",
+    "table",
+    "thead",
+    "tbody",
+    "tfoot",
+    "tr",
+    "th",
+    "td",
+    "caption",
+    "figure",
+    "figcaption",
+    "hr",
 ];
 /// Elements that only group blocks: their inline content becomes paragraphs.
 const TRANSPARENT_BLOCKS: &[&str] = &[
-    "div", "section", "article", "main", "header", "center", "form", "body", "html", "address", "details", "summary",
-    "hgroup", "fieldset",
+    "div", "section", "article", "main", "header", "center", "form", "body", "html", "address",
+    "details", "summary", "hgroup", "fieldset",
 ];
 
 /// Writes the chosen nodes out as simple HTML (to be sanitized by the caller).
 pub fn render(doc: &Html, roots: &[NodeId], m: &Measured) -> String {
-    let mut w = Writer { m, out: String::new(), run: String::new(), run_has_text: false, brs: 0 };
+    let mut w = Writer {
+        m,
+        out: String::new(),
+        run: String::new(),
+        run_has_text: false,
+        brs: 0,
+    };
     for id in roots {
         if let Some(n) = doc.tree.get(*id) {
             w.node(n, false);
@@ -167,7 +229,9 @@ impl Writer<'_> {
     /// is furniture even inside the article.
     fn is_link_list(&self, name: &str, s: &Stats) -> bool {
         match name {
-            "ul" | "ol" | "dl" | "table" | "div" | "section" | "nav" => s.text > 0 && s.link_density() > 0.5,
+            "ul" | "ol" | "dl" | "table" | "div" | "section" | "nav" => {
+                s.text > 0 && s.link_density() > 0.5
+            }
             "p" | "li" | "h2" | "h3" | "h4" => s.text > 0 && s.text < 120 && s.link_density() > 0.8,
             _ => false,
         }
@@ -222,7 +286,10 @@ impl Writer<'_> {
                     if name == "a"
                         && let Some(href) = e.attr("href")
                     {
-                        self.run.push_str(&format!(" href=\"{}\"", html_escape::encode_double_quoted_attribute(href.trim())));
+                        self.run.push_str(&format!(
+                            " href=\"{}\"",
+                            html_escape::encode_double_quoted_attribute(href.trim())
+                        ));
                     }
                     self.run.push('>');
                     for c in n.children() {
@@ -246,9 +313,29 @@ impl Writer<'_> {
                     }
                     // Blocks that hold blocks: write them through their own writer so
                     // their inline content is paragraphed inside them.
-                    let mut inner = Writer { m: self.m, out: String::new(), run: String::new(), run_has_text: false, brs: 0 };
+                    let mut inner = Writer {
+                        m: self.m,
+                        out: String::new(),
+                        run: String::new(),
+                        run_has_text: false,
+                        brs: 0,
+                    };
                     let pre = in_pre || name == "pre";
-                    let inline_only = matches!(name, "h2" | "h3" | "h4" | "h5" | "h6" | "pre" | "li" | "dt" | "dd" | "th" | "td" | "caption" | "figcaption");
+                    let inline_only = matches!(
+                        name,
+                        "h2" | "h3"
+                            | "h4"
+                            | "h5"
+                            | "h6"
+                            | "pre"
+                            | "li"
+                            | "dt"
+                            | "dd"
+                            | "th"
+                            | "td"
+                            | "caption"
+                            | "figcaption"
+                    );
                     for c in n.children() {
                         inner.node(c, pre);
                     }
@@ -291,24 +378,50 @@ fn inside_table(n: NodeRef<Node>) -> bool {
 /// An `<img>` with its real source: lazy-loading attributes win over a placeholder
 /// `src`; tracking pixels (1×1) and images with no usable source are dropped.
 fn image_tag(e: &scraper::node::Element) -> Option<String> {
-    let dim = |a: &str| e.attr(a).and_then(|v| v.trim().trim_end_matches("px").parse::<u32>().ok());
+    let dim = |a: &str| {
+        e.attr(a)
+            .and_then(|v| v.trim().trim_end_matches("px").parse::<u32>().ok())
+    };
     if dim("width").is_some_and(|w| w <= 2) || dim("height").is_some_and(|h| h <= 2) {
         return None;
     }
-    let lazy = ["data-src", "data-original", "data-lazy-src", "data-lazy", "data-url", "data-echo"]
-        .iter()
-        .find_map(|a| e.attr(a))
+    let lazy = [
+        "data-src",
+        "data-original",
+        "data-lazy-src",
+        "data-lazy",
+        "data-url",
+        "data-echo",
+    ]
+    .iter()
+    .find_map(|a| e.attr(a))
+    .map(str::trim)
+    .filter(|v| !v.is_empty());
+    let src = e
+        .attr("src")
         .map(str::trim)
-        .filter(|v| !v.is_empty());
-    let src = e.attr("src").map(str::trim).filter(|s| !s.is_empty() && !s.starts_with("data:"));
+        .filter(|s| !s.is_empty() && !s.starts_with("data:"));
     let src = lazy.or(src)?;
-    let srcset = e.attr("data-srcset").or_else(|| e.attr("srcset")).map(str::trim).filter(|s| !s.is_empty());
-    let mut tag = format!("<img src=\"{}\"", html_escape::encode_double_quoted_attribute(src));
+    let srcset = e
+        .attr("data-srcset")
+        .or_else(|| e.attr("srcset"))
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    let mut tag = format!(
+        "<img src=\"{}\"",
+        html_escape::encode_double_quoted_attribute(src)
+    );
     if let Some(set) = srcset {
-        tag.push_str(&format!(" srcset=\"{}\"", html_escape::encode_double_quoted_attribute(set)));
+        tag.push_str(&format!(
+            " srcset=\"{}\"",
+            html_escape::encode_double_quoted_attribute(set)
+        ));
     }
     if let Some(alt) = e.attr("alt") {
-        tag.push_str(&format!(" alt=\"{}\"", html_escape::encode_double_quoted_attribute(alt)));
+        tag.push_str(&format!(
+            " alt=\"{}\"",
+            html_escape::encode_double_quoted_attribute(alt)
+        ));
     }
     tag.push('>');
     Some(tag)

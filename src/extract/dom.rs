@@ -12,8 +12,9 @@ use scraper::{ElementRef, Html, Node};
 
 /// Tags whose content is never article text.
 const NEVER: &[&str] = &[
-    "script", "style", "noscript", "template", "svg", "canvas", "iframe", "object", "embed", "button", "input",
-    "select", "textarea", "option", "head", "link", "meta", "dialog", "map", "audio", "video", "source",
+    "script", "style", "noscript", "template", "svg", "canvas", "iframe", "object", "embed",
+    "button", "input", "select", "textarea", "option", "head", "link", "meta", "dialog", "map",
+    "audio", "video", "source",
     // Ruby annotations (furigana) would split every Japanese word in two.
     "rt", "rp",
 ];
@@ -25,18 +26,82 @@ const FURNITURE: &[&str] = &["nav", "footer", "aside", "menu"];
 /// name split at `-`, `_`, space and camelCase boundaries, so "comment-list" and
 /// "commentList" match "comment", while "recommendation" does not match "comment".
 const NEGATIVE_WORDS: &[&str] = &[
-    "comment", "comments", "share", "sharing", "social", "sns", "related", "recommend", "recommended", "ranking",
-    "popular", "sidebar", "widget", "breadcrumb", "breadcrumbs", "nav", "navbar", "navigation", "menu", "footer",
-    "banner", "ad", "ads", "adv", "advert", "advertisement", "promo", "sponsor", "sponsored", "newsletter",
-    "subscribe", "subscription", "signup", "cookie", "cookies", "consent", "gdpr", "modal", "popup", "pagination",
-    "pager", "toolbar", "masthead", "disqus", "outbrain", "taboola", "trending", "pickup", "tagcloud", "skip",
-    "print", "rss", "follow", "login", "paywall", "recirc", "more-stories", "readmore",
+    "comment",
+    "comments",
+    "share",
+    "sharing",
+    "social",
+    "sns",
+    "related",
+    "recommend",
+    "recommended",
+    "ranking",
+    "popular",
+    "sidebar",
+    "widget",
+    "breadcrumb",
+    "breadcrumbs",
+    "nav",
+    "navbar",
+    "navigation",
+    "menu",
+    "footer",
+    "banner",
+    "ad",
+    "ads",
+    "adv",
+    "advert",
+    "advertisement",
+    "promo",
+    "sponsor",
+    "sponsored",
+    "newsletter",
+    "subscribe",
+    "subscription",
+    "signup",
+    "cookie",
+    "cookies",
+    "consent",
+    "gdpr",
+    "modal",
+    "popup",
+    "pagination",
+    "pager",
+    "toolbar",
+    "masthead",
+    "disqus",
+    "outbrain",
+    "taboola",
+    "trending",
+    "pickup",
+    "tagcloud",
+    "skip",
+    "print",
+    "rss",
+    "follow",
+    "login",
+    "paywall",
+    "recirc",
+    "more-stories",
+    "readmore",
 ];
 
 /// Words that mark the article itself; they outweigh a negative word on the same element.
 const POSITIVE_WORDS: &[&str] = &[
-    "article", "articlebody", "body", "content", "entry", "main", "post", "story", "text", "news", "honbun", "kiji",
-    "detail", "blog",
+    "article",
+    "articlebody",
+    "body",
+    "content",
+    "entry",
+    "main",
+    "post",
+    "story",
+    "text",
+    "news",
+    "honbun",
+    "kiji",
+    "detail",
+    "blog",
 ];
 
 /// Per-element measurements (subtrees in `skip` count for nothing).
@@ -54,7 +119,11 @@ pub struct Stats {
 
 impl Stats {
     pub fn link_density(&self) -> f32 {
-        if self.text == 0 { 0.0 } else { self.link as f32 / self.text as f32 }
+        if self.text == 0 {
+            0.0
+        } else {
+            self.link as f32 / self.text as f32
+        }
     }
 }
 
@@ -77,7 +146,10 @@ pub fn is_cjk(c: char) -> bool {
 }
 
 pub fn is_punct(c: char) -> bool {
-    matches!(c, ',' | '.' | '、' | '。' | '，' | '．' | '！' | '？' | '!' | '?' | ';' | '；')
+    matches!(
+        c,
+        ',' | '.' | '、' | '。' | '，' | '．' | '！' | '？' | '!' | '?' | ';' | '；'
+    )
 }
 
 pub fn weight(s: &str) -> u32 {
@@ -138,7 +210,11 @@ fn is_hidden(el: &scraper::node::Element) -> bool {
         return true;
     }
     el.attr("style").is_some_and(|s| {
-        let s: String = s.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
+        let s: String = s
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect::<String>()
+            .to_ascii_lowercase();
         s.contains("display:none") || s.contains("visibility:hidden")
     })
 }
@@ -174,8 +250,14 @@ pub fn measure(doc: &Html, strictness: Strictness) -> Measured {
 }
 
 /// One pass over the tree without recursion (hostile pages nest deeply).
-fn measure_pass(doc: &Html, strictness: Strictness, raw: Option<(&HashMap<NodeId, Stats>, u32)>) -> Measured {
-    let minor = |id: NodeId| raw.is_none_or(|(stats, total)| stats.get(&id).is_none_or(|s| s.text * 10 < total * 4));
+fn measure_pass(
+    doc: &Html,
+    strictness: Strictness,
+    raw: Option<(&HashMap<NodeId, Stats>, u32)>,
+) -> Measured {
+    let minor = |id: NodeId| {
+        raw.is_none_or(|(stats, total)| stats.get(&id).is_none_or(|s| s.text * 10 < total * 4))
+    };
     let mut skip = HashSet::new();
     let mut stats: HashMap<NodeId, Stats> = HashMap::new();
     // Per open element: its stats so far, and whether we are inside a link.
@@ -288,9 +370,18 @@ mod tests {
 
     #[test]
     fn class_words() {
-        assert_eq!(words("commentList main-Body_x"), ["comment", "list", "main", "body", "x"]);
-        let doc = Html::parse_fragment("<div class='recommendation'></div><div id='share-bar'></div><div class='article-body related'></div>");
-        let sig: Vec<i32> = doc.root_element().child_elements().map(|e| class_signal(e.value())).collect();
+        assert_eq!(
+            words("commentList main-Body_x"),
+            ["comment", "list", "main", "body", "x"]
+        );
+        let doc = Html::parse_fragment(
+            "<div class='recommendation'></div><div id='share-bar'></div><div class='article-body related'></div>",
+        );
+        let sig: Vec<i32> = doc
+            .root_element()
+            .child_elements()
+            .map(|e| class_signal(e.value()))
+            .collect();
         assert_eq!(sig, [0, -1, 0]);
     }
 

@@ -32,12 +32,29 @@ fn sel(s: &str) -> Selector {
 pub fn read_meta(doc: &Html, url: &Url, tz: Tz) -> Meta {
     let mut m = Meta::default();
     for article in json_ld_articles(doc) {
-        let text = |k: &str| article.get(k).and_then(Value::as_str).map(plain_text).filter(|s| !s.is_empty());
-        m.title = m.title.or_else(|| text("headline")).or_else(|| text("name"));
-        m.published = m.published.or_else(|| text("datePublished").and_then(|d| parse_date(&d, tz)));
-        m.modified = m.modified.or_else(|| text("dateModified").and_then(|d| parse_date(&d, tz)));
-        m.author = m.author.or_else(|| article.get("author").and_then(person_name));
-        m.ld_publisher = m.ld_publisher.or_else(|| article.get("publisher").and_then(person_name));
+        let text = |k: &str| {
+            article
+                .get(k)
+                .and_then(Value::as_str)
+                .map(plain_text)
+                .filter(|s| !s.is_empty())
+        };
+        m.title = m
+            .title
+            .or_else(|| text("headline"))
+            .or_else(|| text("name"));
+        m.published = m
+            .published
+            .or_else(|| text("datePublished").and_then(|d| parse_date(&d, tz)));
+        m.modified = m
+            .modified
+            .or_else(|| text("dateModified").and_then(|d| parse_date(&d, tz)));
+        m.author = m
+            .author
+            .or_else(|| article.get("author").and_then(person_name));
+        m.ld_publisher = m
+            .ld_publisher
+            .or_else(|| article.get("publisher").and_then(person_name));
         if m.ld_body.is_none() {
             m.ld_body = article
                 .get("articleBody")
@@ -51,17 +68,23 @@ pub fn read_meta(doc: &Html, url: &Url, tz: Tz) -> Meta {
                 Some(Value::Object(o)) => o.get("@id").and_then(Value::as_str).map(str::to_owned),
                 _ => None,
             });
-            m.canonical_url = u.and_then(|u| url.join(&u).ok()).filter(|u| same_site(u, url));
+            m.canonical_url = u
+                .and_then(|u| url.join(&u).ok())
+                .filter(|u| same_site(u, url));
         }
     }
 
     let meta = |names: &[&str]| -> Option<String> {
         for name in names {
-            let s = sel(&format!("meta[property=\"{name}\"], meta[name=\"{name}\"], meta[itemprop=\"{name}\"]"));
-            if let Some(v) = doc
-                .select(&s)
-                .find_map(|e| e.value().attr("content").map(plain_text).filter(|v| !v.is_empty()))
-            {
+            let s = sel(&format!(
+                "meta[property=\"{name}\"], meta[name=\"{name}\"], meta[itemprop=\"{name}\"]"
+            ));
+            if let Some(v) = doc.select(&s).find_map(|e| {
+                e.value()
+                    .attr("content")
+                    .map(plain_text)
+                    .filter(|v| !v.is_empty())
+            }) {
                 return Some(v);
             }
         }
@@ -69,12 +92,39 @@ pub fn read_meta(doc: &Html, url: &Url, tz: Tz) -> Meta {
     };
     m.title = m.title.or_else(|| meta(&["og:title", "twitter:title"]));
     m.site_name = meta(&["og:site_name", "application-name"]);
-    m.author = m.author.or_else(|| meta(&["author", "article:author", "byl", "dc.creator", "parsely-author"]).filter(|a| !a.starts_with("http")));
+    m.author = m.author.or_else(|| {
+        meta(&[
+            "author",
+            "article:author",
+            "byl",
+            "dc.creator",
+            "parsely-author",
+        ])
+        .filter(|a| !a.starts_with("http"))
+    });
     let date_meta = |names: &[&str]| meta(names).and_then(|d| parse_date(&d, tz));
     m.published = m.published.or_else(|| {
-        date_meta(&["article:published_time", "datePublished", "pubdate", "publishdate", "date", "dc.date", "dc.date.issued", "sailthru.date", "parsely-pub-date", "og:published_time"])
+        date_meta(&[
+            "article:published_time",
+            "datePublished",
+            "pubdate",
+            "publishdate",
+            "date",
+            "dc.date",
+            "dc.date.issued",
+            "sailthru.date",
+            "parsely-pub-date",
+            "og:published_time",
+        ])
     });
-    m.modified = m.modified.or_else(|| date_meta(&["article:modified_time", "dateModified", "og:updated_time", "last-modified"]));
+    m.modified = m.modified.or_else(|| {
+        date_meta(&[
+            "article:modified_time",
+            "dateModified",
+            "og:updated_time",
+            "last-modified",
+        ])
+    });
     if m.published.is_none() {
         m.published = doc
             .select(&sel("time[datetime], [itemprop=datePublished][datetime]"))
@@ -86,19 +136,27 @@ pub fn read_meta(doc: &Html, url: &Url, tz: Tz) -> Meta {
             .find_map(|l| l.value().attr("href"))
             .map(str::to_owned)
             .or_else(|| meta(&["og:url"]));
-        m.canonical_url = canonical.and_then(|c| url.join(c.trim()).ok()).filter(|u| same_site(u, url));
+        m.canonical_url = canonical
+            .and_then(|c| url.join(c.trim()).ok())
+            .filter(|u| same_site(u, url));
     }
     if m.title.is_none() {
         m.title = doc
             .select(&sel("h1"))
             .map(|h| plain_text(&h.text().collect::<String>()))
             .find(|t| !t.is_empty())
-            .or_else(|| doc.select(&sel("title")).next().map(|t| plain_text(&t.text().collect::<String>())))
+            .or_else(|| {
+                doc.select(&sel("title"))
+                    .next()
+                    .map(|t| plain_text(&t.text().collect::<String>()))
+            })
             .filter(|t| !t.is_empty());
     }
     if m.author.is_none() {
         m.author = doc
-            .select(&sel("[rel=author], [itemprop=author] [itemprop=name], .byline, .author-name"))
+            .select(&sel(
+                "[rel=author], [itemprop=author] [itemprop=name], .byline, .author-name",
+            ))
             .map(|a| plain_text(&a.text().collect::<String>()))
             .find(|a| !a.is_empty() && a.chars().count() <= 60);
     }
@@ -109,7 +167,11 @@ pub fn read_meta(doc: &Html, url: &Url, tz: Tz) -> Meta {
 /// site's URL as canonical (syndicated copies do) must not take that article's key.
 fn same_site(a: &Url, b: &Url) -> bool {
     let reg = |u: &Url| {
-        let h = u.host_str().unwrap_or("").trim_start_matches("www.").to_owned();
+        let h = u
+            .host_str()
+            .unwrap_or("")
+            .trim_start_matches("www.")
+            .to_owned();
         h
     };
     matches!(a.scheme(), "http" | "https") && reg(a) == reg(b)
@@ -133,7 +195,9 @@ fn json_ld_articles(doc: &Html) -> Vec<serde_json::Map<String, Value>> {
     let mut out = Vec::new();
     for script in doc.select(&sel("script[type=\"application/ld+json\"]")) {
         let raw: String = script.text().collect();
-        let Ok(v) = serde_json::from_str::<Value>(raw.trim()) else { continue };
+        let Ok(v) = serde_json::from_str::<Value>(raw.trim()) else {
+            continue;
+        };
         let mut queue = vec![v];
         while let Some(v) = queue.pop() {
             match v {
@@ -144,10 +208,18 @@ fn json_ld_articles(doc: &Html) -> Vec<serde_json::Map<String, Value>> {
                     }
                     let types: Vec<String> = match o.get("@type") {
                         Some(Value::String(s)) => vec![s.clone()],
-                        Some(Value::Array(a)) => a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect(),
+                        Some(Value::Array(a)) => a
+                            .iter()
+                            .filter_map(|x| x.as_str().map(str::to_owned))
+                            .collect(),
                         _ => vec![],
                     };
-                    if types.iter().any(|t| t.ends_with("Article") || t == "BlogPosting" || t == "ReportageNews" || t == "LiveBlogPosting") {
+                    if types.iter().any(|t| {
+                        t.ends_with("Article")
+                            || t == "BlogPosting"
+                            || t == "ReportageNews"
+                            || t == "LiveBlogPosting"
+                    }) {
                         out.push(o);
                     }
                 }
@@ -165,8 +237,23 @@ pub fn credit_line(body_text: &str) -> Option<String> {
         let chars: Vec<char> = body_text.trim_end().chars().collect();
         chars[chars.len().saturating_sub(200)..].iter().collect()
     };
-    for line in tail.lines().rev().map(str::trim).filter(|l| !l.is_empty()).take(3) {
-        for key in ["提供：", "提供:", "配信：", "配信:", "出典：", "出典:", "Source:", "Credit:"] {
+    for line in tail
+        .lines()
+        .rev()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .take(3)
+    {
+        for key in [
+            "提供：",
+            "提供:",
+            "配信：",
+            "配信:",
+            "出典：",
+            "出典:",
+            "Source:",
+            "Credit:",
+        ] {
             if let Some(rest) = line.split(key).nth(1) {
                 let name = rest.trim().trim_end_matches(['。', '.', '）', ')']).trim();
                 if (1..=30).contains(&name.chars().count()) {
@@ -179,9 +266,14 @@ pub fn credit_line(body_text: &str) -> Option<String> {
             if trimmed.ends_with(close)
                 && let Some(start) = trimmed.rfind(open)
             {
-                let inner = trimmed[start + open.len_utf8()..trimmed.len() - close.len_utf8()].trim();
+                let inner =
+                    trimmed[start + open.len_utf8()..trimmed.len() - close.len_utf8()].trim();
                 let n = inner.chars().count();
-                if (1..=15).contains(&n) && !inner.chars().any(|c| c.is_ascii_digit() || c == '、' || c == '。') {
+                if (1..=15).contains(&n)
+                    && !inner
+                        .chars()
+                        .any(|c| c.is_ascii_digit() || c == '、' || c == '。')
+                {
                     return Some(inner.to_owned());
                 }
             }
@@ -196,8 +288,14 @@ mod tests {
 
     #[test]
     fn credit_lines() {
-        assert_eq!(credit_line("本文です。\n\n最後の段落。（共同）").as_deref(), Some("共同"));
-        assert_eq!(credit_line("text\n提供：東都通信").as_deref(), Some("東都通信"));
+        assert_eq!(
+            credit_line("本文です。\n\n最後の段落。（共同）").as_deref(),
+            Some("共同")
+        );
+        assert_eq!(
+            credit_line("text\n提供：東都通信").as_deref(),
+            Some("東都通信")
+        );
         assert_eq!(credit_line("Body text. (AP)").as_deref(), Some("AP"));
         assert_eq!(credit_line("容疑者(22)が逮捕された。"), None);
         assert_eq!(credit_line("何もない。"), None);
@@ -211,13 +309,23 @@ mod tests {
 "publisher":{"@type":"Organization","name":"東都通信"},"articleBody":"本文&amp;全文"}]}</script>
 <meta property="og:site_name" content="ポータル"><link rel="canonical" href="/a/1"></head><body></body></html>"#;
         let doc = Html::parse_document(html);
-        let m = read_meta(&doc, &Url::parse("https://www.example.jp/a/1?utm_source=x").unwrap(), chrono_tz::Asia::Tokyo);
+        let m = read_meta(
+            &doc,
+            &Url::parse("https://www.example.jp/a/1?utm_source=x").unwrap(),
+            chrono_tz::Asia::Tokyo,
+        );
         assert_eq!(m.title.as_deref(), Some("見出し"));
         assert_eq!(m.author.as_deref(), Some("山田太郎"));
         assert_eq!(m.ld_publisher.as_deref(), Some("東都通信"));
         assert_eq!(m.site_name.as_deref(), Some("ポータル"));
         assert_eq!(m.ld_body.as_deref(), Some("本文&全文"));
-        assert_eq!(m.published.unwrap().to_rfc3339(), "2019-07-03T09:05:00+00:00");
-        assert_eq!(m.canonical_url.unwrap().as_str(), "https://www.example.jp/a/1");
+        assert_eq!(
+            m.published.unwrap().to_rfc3339(),
+            "2019-07-03T09:05:00+00:00"
+        );
+        assert_eq!(
+            m.canonical_url.unwrap().as_str(),
+            "https://www.example.jp/a/1"
+        );
     }
 }

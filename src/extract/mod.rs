@@ -18,7 +18,9 @@ use crate::sanitize::{clean_html, html_to_text};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExtractError {
-    #[error("no article text found on the page (is it an article page? a `selector` for this source can point at the body)")]
+    #[error(
+        "no article text found on the page (is it an article page? a `selector` for this source can point at the body)"
+    )]
     NoContent,
     #[error("`{0}` is not a valid CSS selector")]
     BadSelector(String),
@@ -79,18 +81,33 @@ pub fn check_selector(s: &str) -> Result<Selector, ExtractError> {
 pub fn extract(html: &str, url: &Url, opts: &Options) -> Result<Extracted, ExtractError> {
     let doc = Html::parse_document(html);
     let meta = meta::read_meta(&doc, url, opts.timezone);
-    let remove: Vec<Selector> = opts.remove.iter().map(|r| check_selector(r)).collect::<Result<_, _>>()?;
-    let selectors: Vec<Selector> = opts.selector.iter().map(|s| check_selector(s)).collect::<Result<_, _>>()?;
+    let remove: Vec<Selector> = opts
+        .remove
+        .iter()
+        .map(|r| check_selector(r))
+        .collect::<Result<_, _>>()?;
+    let selectors: Vec<Selector> = opts
+        .selector
+        .iter()
+        .map(|s| check_selector(s))
+        .collect::<Result<_, _>>()?;
 
     // Strict first; relax when that finds too little (the page may wrap its article
     // in something that looks like furniture), keeping the fullest reading.
     let mut best: Option<(String, u32, dom::Measured)> = None;
-    for strictness in [dom::Strictness::Strict, dom::Strictness::Tags, dom::Strictness::Loose] {
+    for strictness in [
+        dom::Strictness::Strict,
+        dom::Strictness::Tags,
+        dom::Strictness::Loose,
+    ] {
         let mut measured = dom::measure(&doc, strictness);
         for s in &remove {
             measured.skip.extend(doc.select(s).map(|e| e.id()));
         }
-        let mut chosen: Vec<ego_tree::NodeId> = selectors.iter().flat_map(|s| doc.select(s).map(|e| e.id())).collect();
+        let mut chosen: Vec<ego_tree::NodeId> = selectors
+            .iter()
+            .flat_map(|s| doc.select(s).map(|e| e.id()))
+            .collect();
         if chosen.is_empty() {
             chosen = body::find_content(&doc, &measured).unwrap_or_default();
         }
@@ -126,9 +143,13 @@ pub fn extract(html: &str, url: &Url, opts: &Options) -> Result<Extracted, Extra
         return Err(ExtractError::NoContent);
     }
 
-    let published = meta.published.or_else(|| text_date(&doc, &measured, meta.title.as_deref(), opts.timezone));
+    let published = meta
+        .published
+        .or_else(|| text_date(&doc, &measured, meta.title.as_deref(), opts.timezone));
     let publisher = if opts.publisher_from_page {
-        meta::credit_line(&body_text).or(meta.ld_publisher.clone()).or(meta.site_name.clone())
+        meta::credit_line(&body_text)
+            .or(meta.ld_publisher.clone())
+            .or(meta.site_name.clone())
     } else {
         None
     };
@@ -140,7 +161,9 @@ pub fn extract(html: &str, url: &Url, opts: &Options) -> Result<Extracted, Extra
         author: meta.author,
         published,
         modified: meta.modified,
-        canonical_url: meta.canonical_url.map(|u| crate::article::canonical_url(&u).to_string()),
+        canonical_url: meta
+            .canonical_url
+            .map(|u| crate::article::canonical_url(&u).to_string()),
     })
 }
 
@@ -152,7 +175,9 @@ fn text_date(doc: &Html, m: &dom::Measured, title: Option<&str>, tz: Tz) -> Opti
     let after_title = title
         .and_then(|t| text.find(t.chars().take(20).collect::<String>().as_str()))
         .map(|p| &text[p..]);
-    after_title.and_then(|t| find_date_in_text(t, tz)).or_else(|| find_date_in_text(&text, tz))
+    after_title
+        .and_then(|t| find_date_in_text(t, tz))
+        .or_else(|| find_date_in_text(&text, tz))
 }
 
 #[cfg(test)]
@@ -175,23 +200,61 @@ mod tests {
 <ul class="list"><li><a href="/a/2">関連記事その一の見出しです</a></li><li><a href="/a/3">関連記事その二の見出しです</a></li></ul></div>
 <aside><h2>ランキング</h2><ol><li><a href="/r">人気の記事</a></li></ol></aside><footer>Copyright 新聞社</footer></body></html>"##
         );
-        let e = extract(&html, &url(), &Options { timezone: chrono_tz::Asia::Tokyo, ..Options::default() }).unwrap();
-        assert_eq!(e.body_text.matches("男を逮捕した").count(), 4, "{}", e.body_text);
-        for furniture in ["トップ", "ツイート", "関連記事", "ランキング", "Copyright"] {
-            assert!(!e.body_text.contains(furniture), "{furniture} in {}", e.body_text);
+        let e = extract(
+            &html,
+            &url(),
+            &Options {
+                timezone: chrono_tz::Asia::Tokyo,
+                ..Options::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            e.body_text.matches("男を逮捕した").count(),
+            4,
+            "{}",
+            e.body_text
+        );
+        for furniture in ["トップ", "ツイート", "関連記事", "ランキング", "Copyright"]
+        {
+            assert!(
+                !e.body_text.contains(furniture),
+                "{furniture} in {}",
+                e.body_text
+            );
         }
-        assert_eq!(e.published.unwrap().to_rfc3339(), "2019-07-03T09:05:00+00:00");
-        assert_eq!(e.title.as_deref(), Some("通販サイトに不正アクセス、男を逮捕"));
+        assert_eq!(
+            e.published.unwrap().to_rfc3339(),
+            "2019-07-03T09:05:00+00:00"
+        );
+        assert_eq!(
+            e.title.as_deref(),
+            Some("通販サイトに不正アクセス、男を逮捕")
+        );
     }
 
     #[test]
     fn br_br_becomes_paragraphs_and_selectors_apply() {
         let html = "<html><body><table><tr><td class='menu'><a href='/'>menu</a></td><td id='kiji'>一段落目の文章です。<br><br>二段落目の文章です。<br>同じ段落の続き。<br><br><span class='ad'>広告</span></td></tr></table></body></html>";
-        let opts = Options { selector: vec!["#kiji".into()], remove: vec![".ad".into()], ..Options::default() };
+        let opts = Options {
+            selector: vec!["#kiji".into()],
+            remove: vec![".ad".into()],
+            ..Options::default()
+        };
         let e = extract(html, &url(), &opts).unwrap();
-        assert_eq!(e.body_text, "一段落目の文章です。\n\n二段落目の文章です。\n同じ段落の続き。");
+        assert_eq!(
+            e.body_text,
+            "一段落目の文章です。\n\n二段落目の文章です。\n同じ段落の続き。"
+        );
         assert!(matches!(
-            extract(html, &url(), &Options { selector: vec!["td[".into()], ..Options::default() }),
+            extract(
+                html,
+                &url(),
+                &Options {
+                    selector: vec!["td[".into()],
+                    ..Options::default()
+                }
+            ),
             Err(ExtractError::BadSelector(_))
         ));
     }
