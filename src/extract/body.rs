@@ -302,7 +302,7 @@ impl Writer<'_> {
                     // The headline is the post's title, kept apart from the body.
                     return;
                 }
-                if BLOCK_KEEP.contains(&name) && !(name == "td" && !inside_table(n)) {
+                if BLOCK_KEEP.contains(&name) && (name != "td" || inside_table(n)) {
                     self.flush();
                     if name == "p" {
                         for c in n.children() {

@@ -167,12 +167,10 @@ pub fn read_meta(doc: &Html, url: &Url, tz: Tz) -> Meta {
 /// site's URL as canonical (syndicated copies do) must not take that article's key.
 fn same_site(a: &Url, b: &Url) -> bool {
     let reg = |u: &Url| {
-        let h = u
-            .host_str()
+        u.host_str()
             .unwrap_or("")
             .trim_start_matches("www.")
-            .to_owned();
-        h
+            .to_owned()
     };
     matches!(a.scheme(), "http" | "https") && reg(a) == reg(b)
 }
