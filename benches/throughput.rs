@@ -326,6 +326,8 @@ fn synthetic_article(i: usize) -> Article {
         published: Some(published),
         first_seen,
         updated: first_seen,
+        full_text: true,
+        aliases: Vec::new(),
     }
 }
 
