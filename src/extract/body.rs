@@ -369,6 +369,24 @@ impl Writer<'_> {
     }
 }
 
+/// The widest image a `srcset` offers (`url 640w, url 1280w`), for an `<img>` whose
+/// only real source is there.
+fn largest_candidate(srcset: &str) -> Option<&str> {
+    srcset
+        .split(',')
+        .filter_map(|c| {
+            let mut parts = c.split_whitespace();
+            let url = parts.next()?;
+            let size = parts
+                .next()
+                .and_then(|d| d.trim_end_matches(['w', 'x']).parse::<f32>().ok())
+                .unwrap_or(1.0);
+            Some((url, size))
+        })
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(u, _)| u)
+}
+
 fn inside_table(n: NodeRef<Node>) -> bool {
     n.ancestors()
         .take(4)
@@ -401,12 +419,14 @@ fn image_tag(e: &scraper::node::Element) -> Option<String> {
         .attr("src")
         .map(str::trim)
         .filter(|s| !s.is_empty() && !s.starts_with("data:"));
-    let src = lazy.or(src)?;
     let srcset = e
         .attr("data-srcset")
         .or_else(|| e.attr("srcset"))
         .map(str::trim)
         .filter(|s| !s.is_empty());
+    let src = lazy
+        .or(src)
+        .or_else(|| srcset.and_then(largest_candidate))?;
     let mut tag = format!(
         "<img src=\"{}\"",
         html_escape::encode_double_quoted_attribute(src)

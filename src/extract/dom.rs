@@ -84,6 +84,10 @@ const NEGATIVE_WORDS: &[&str] = &[
     "recirc",
     "more-stories",
     "readmore",
+    "questionnaire",
+    "survey",
+    "enquete",
+    "feedback",
 ];
 
 /// Words that mark the article itself; they outweigh a negative word on the same element.

@@ -144,13 +144,40 @@ pub fn read_meta(doc: &Html, url: &Url, tz: Tz) -> Meta {
         m.title = doc
             .select(&sel("h1"))
             .map(|h| plain_text(&h.text().collect::<String>()))
-            .find(|t| !t.is_empty())
-            .or_else(|| {
-                doc.select(&sel("title"))
-                    .next()
-                    .map(|t| plain_text(&t.text().collect::<String>()))
-            })
-            .filter(|t| !t.is_empty());
+            .find(|t| !t.is_empty());
+    }
+    if m.title.is_none() {
+        let raw_title = doc
+            .select(&sel("title"))
+            .next()
+            .map(|t| plain_text(&t.text().collect::<String>()))
+            .unwrap_or_default();
+        let page_title = Some(headline_part(&raw_title)).filter(|t| !t.is_empty());
+        // Old layouts set the headline in a bold cell or a class-named heading and
+        // keep only the site's name in <title>.
+        let headings: Vec<String> = doc
+            .select(&sel("h2, h3, [class*=title], [class*=headline], [class*=midashi], td > b, td > strong, font > b, p > b:only-child"))
+            .filter(|h| h.select(&sel("a")).next().is_none())
+            .map(|h| plain_text(&h.text().collect::<String>()))
+            .filter(|t| (8..=120).contains(&t.chars().count()))
+            .collect();
+        let in_title = headings
+            .iter()
+            .find(|h| raw_title.contains(h.as_str()))
+            .cloned();
+        m.title = match (in_title, page_title) {
+            (Some(h), _) => Some(h),
+            // A <title> this short is the site's name, not a headline.
+            (None, Some(p)) if p.chars().count() <= 12 && !headings.is_empty() => {
+                headings.first().cloned()
+            }
+            (None, p) => p.or_else(|| headings.first().cloned()),
+        };
+    }
+    if let (Some(t), Some(site)) = (&m.title, &m.site_name) {
+        m.title = Some(strip_site_name(t, site));
+    } else if let Some(t) = &m.title {
+        m.title = Some(headline_part(t));
     }
     if m.author.is_none() {
         m.author = doc
@@ -161,6 +188,46 @@ pub fn read_meta(doc: &Html, url: &Url, tz: Tz) -> Meta {
             .find(|a| !a.is_empty() && a.chars().count() <= 60);
     }
     m
+}
+
+const TITLE_SEPARATORS: &[&str] = &[
+    " | ", "｜", " - ", " – ", " — ", "：", " :: ", " « ", " » ", "／",
+];
+
+/// "Site：Headline" or "Headline | Site" → "Headline": the longest part, when the
+/// parts cut off are short enough to be a site or section name.
+fn headline_part(title: &str) -> String {
+    for sep in TITLE_SEPARATORS {
+        let parts: Vec<&str> = title.split(sep).map(str::trim).collect();
+        if parts.len() < 2 {
+            continue;
+        }
+        let (longest, _) = parts
+            .iter()
+            .enumerate()
+            .max_by_key(|(_, p)| p.chars().count())
+            .unwrap_or((0, &""));
+        let rest_short = parts
+            .iter()
+            .enumerate()
+            .all(|(i, p)| i == longest || p.chars().count() <= 20);
+        if rest_short && parts[longest].chars().count() >= 8 {
+            return parts[longest].to_owned();
+        }
+    }
+    title.to_owned()
+}
+
+fn strip_site_name(title: &str, site: &str) -> String {
+    for sep in TITLE_SEPARATORS {
+        if let Some(rest) = title
+            .strip_suffix(&format!("{sep}{site}"))
+            .or_else(|| title.strip_prefix(&format!("{site}{sep}")))
+        {
+            return rest.trim().to_owned();
+        }
+    }
+    title.to_owned()
 }
 
 /// A canonical URL is only believed on the page's own site: a page that names another

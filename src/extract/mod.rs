@@ -153,8 +153,20 @@ pub fn extract(html: &str, url: &Url, opts: &Options) -> Result<Extracted, Extra
     } else {
         None
     };
+    // Portals append the outlet to the headline: "見出し（東都通信）".
+    let title = match (&meta.title, &publisher) {
+        (Some(t), Some(p)) => Some(
+            [format!("（{p}）"), format!("({p})"), format!(" - {p}")]
+                .iter()
+                .find_map(|suffix| t.strip_suffix(suffix.as_str()))
+                .unwrap_or(t)
+                .trim()
+                .to_owned(),
+        ),
+        _ => meta.title.clone(),
+    };
     Ok(Extracted {
-        title: meta.title,
+        title,
         body_html,
         body_text,
         publisher,
