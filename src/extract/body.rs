@@ -9,42 +9,12 @@
 //! and nudged by article-like or boilerplate-like class names. Explicit markup
 //! (`itemprop="articleBody"`) wins outright when it holds a real article.
 
-use std::collections::HashMap;
 
 use ego_tree::{NodeId, NodeRef};
 use scraper::{ElementRef, Html, Node};
 
 use super::dom::{Measured, Stats, class_signal};
 
-/// Below this weight a block is too short to say anything about where the article is.
-const MIN_PARAGRAPH: u32 = 25;
-
-const PARAGRAPH_TAGS: &[&str] = &["p", "pre", "td", "blockquote", "li", "dd"];
-const CONTAINER_TAGS: &[&str] = &[
-    "div",
-    "section",
-    "article",
-    "main",
-    "td",
-    "blockquote",
-    "body",
-    "form",
-    "span",
-    "font",
-    "center",
-    "header",
-];
-
-fn tag_bonus(name: &str) -> f32 {
-    match name {
-        "article" => 10.0,
-        "main" | "div" => 5.0,
-        "section" | "td" | "blockquote" | "pre" => 3.0,
-        "form" | "address" | "ol" | "ul" | "dl" | "dd" | "dt" | "li" => -3.0,
-        "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "th" => -5.0,
-        _ => 0.0,
-    }
-}
 
 fn stats(m: &Measured, id: NodeId) -> Stats {
     m.stats.get(&id).copied().unwrap_or_default()
@@ -65,84 +35,40 @@ pub fn find_content(doc: &Html, m: &Measured) -> Option<Vec<NodeId>> {
         return Some(vec![n.id()]);
     }
 
-    let mut scores: HashMap<NodeId, f32> = HashMap::new();
+    // The article is the element holding the most paragraph text for the least other
+    // text: every paragraph counts for itself, everything else (links, captions of
+    // teasers, navigation, short lines) against. Ties go to the innermost element.
+    let alpha = junk_weight();
+    let mut best: Option<(NodeId, f32)> = None;
     for node in doc.tree.nodes() {
-        let Some(el) = node.value().as_element() else {
-            continue;
-        };
-        let Some(s) = m.stats.get(&node.id()) else {
-            continue;
-        };
-        let name = el.name();
-        let paragraph = PARAGRAPH_TAGS.contains(&name)
-            || (CONTAINER_TAGS.contains(&name) && s.own_text >= MIN_PARAGRAPH);
-        if !paragraph || s.text < MIN_PARAGRAPH || s.link_density() > 0.5 {
+        let Some(el) = node.value().as_element() else { continue };
+        let Some(s) = m.stats.get(&node.id()) else { continue };
+        if s.good == 0 {
             continue;
         }
-        let points = 1.0 + s.punct.min(30) as f32 + (s.text as f32 / 100.0).min(3.0);
-        let mut ancestor = node.parent();
-        for level in 0..3 {
-            let Some(a) = ancestor else { break };
-            if let Some(ae) = a.value().as_element()
-                && m.stats.contains_key(&a.id())
-            {
-                let entry = scores
-                    .entry(a.id())
-                    .or_insert_with(|| tag_bonus(ae.name()) + 25.0 * class_signal(ae) as f32);
-                *entry += points / (level as f32 + 1.0);
-            }
-            ancestor = a.parent();
+        let junk = s.text.saturating_sub(s.good) as f32;
+        let mut score = s.good as f32 - alpha * junk;
+        if el.name() == "article" || class_signal(el) > 0 {
+            score *= 1.1;
+        }
+        if best.is_none_or(|(_, b)| score >= b) {
+            best = Some((node.id(), score));
         }
     }
-    let (&top, _) = scores
-        .iter()
-        .map(|(id, sc)| (id, sc * (1.0 - stats(m, *id).link_density())))
-        .max_by(|a, b| a.1.total_cmp(&b.1))?;
-    let top_score = scores[&top] * (1.0 - stats(m, top).link_density());
-    let top_node = doc.tree.get(top)?;
+    if std::env::var_os("KAWARABAN_DEBUG_EXTRACT").is_some()
+        && let Some((id, sc)) = best
+        && let Some(e) = doc.tree.get(id).and_then(ElementRef::wrap)
+    {
+        let s = stats(m, id);
+        eprintln!("chosen {sc:.1} <{} class={:?} id={:?}> text={} good={}", e.value().name(), e.value().attr("class"), e.value().id(), s.text, s.good);
+    }
+    best.map(|(id, _)| vec![id])
+}
 
-    // The article's siblings: blocks under the same parent that score well enough on
-    // their own, or that read like paragraphs of the same text.
-    let Some(parent) = top_node
-        .parent()
-        .filter(|p| p.value().as_element().is_some_and(|e| e.name() != "html"))
-    else {
-        return Some(vec![top]);
-    };
-    let threshold = (top_score * 0.2).max(10.0);
-    let mut picked = Vec::new();
-    for sib in parent.children() {
-        let id = sib.id();
-        if id == top {
-            picked.push(id);
-            continue;
-        }
-        let Some(el) = sib.value().as_element() else {
-            continue;
-        };
-        let Some(s) = m.stats.get(&id) else { continue };
-        let own = scores
-            .get(&id)
-            .map_or(0.0, |sc| sc * (1.0 - s.link_density()));
-        let ld = s.link_density();
-        let text = ElementRef::wrap(sib)
-            .map(|e| super::dom::element_text(e, &m.skip))
-            .unwrap_or_default();
-        let sentence_like = text.trim_end().ends_with(['.', '。', '」', '！', '？']);
-        let keep = own >= threshold
-            || (el.name() == "p" && s.text >= 80 && ld < 0.25)
-            || (el.name() == "p" && s.text > 0 && s.text < 80 && ld == 0.0 && sentence_like)
-            || (matches!(
-                el.name(),
-                "h2" | "h3" | "h4" | "figure" | "blockquote" | "ul" | "ol"
-            ) && ld < 0.3
-                && s.text > 0
-                && !picked.is_empty());
-        if keep {
-            picked.push(id);
-        }
-    }
-    Some(picked)
+/// How much a unit of non-paragraph text costs a candidate, against a unit of
+/// paragraph text gained.
+fn junk_weight() -> f32 {
+    std::env::var("KAWARABAN_JUNK_WEIGHT").ok().and_then(|v| v.parse().ok()).unwrap_or(0.5)
 }
 
 /// Inline elements kept as they are.
@@ -186,25 +112,51 @@ const TRANSPARENT_BLOCKS: &[&str] = &[
 
 /// Writes the chosen nodes out as simple HTML (to be sanitized by the caller).
 pub fn render(doc: &Html, roots: &[NodeId], m: &Measured) -> String {
-    let mut w = Writer {
-        m,
-        out: String::new(),
-        run: String::new(),
-        run_has_text: false,
-        brs: 0,
-    };
+    let mut w = Writer::new(m);
     for id in roots {
         if let Some(n) = doc.tree.get(*id) {
             w.node(n, false);
         }
     }
     w.flush();
-    w.out
+    // Before the first paragraph of prose and after the last one, a container holds
+    // bylines, dates, photo credits, "related" headings and link lists, not article.
+    let blocks = w.out;
+    let first = blocks.iter().position(|b| is_prose(b));
+    let last = blocks.iter().rposition(|b| is_prose(b));
+    match (first, last) {
+        (Some(f), Some(l)) => blocks[f..=l].join("\n"),
+        _ => blocks.join("\n"),
+    }
+}
+
+/// Whether a written block reads as a paragraph of the article.
+fn is_prose(block: &str) -> bool {
+    let frag = Html::parse_fragment(block);
+    let (mut text, mut link, mut punct) = (0u32, 0u32, 0u32);
+    for t in frag.root_element().descendants() {
+        if let Node::Text(tx) = t.value() {
+            let w = super::dom::weight(tx);
+            text += w;
+            punct += tx.chars().filter(|c| super::dom::is_punct(*c)).count() as u32;
+            if t.ancestors().any(|a| a.value().as_element().is_some_and(|e| e.name() == "a")) {
+                link += w;
+            }
+        }
+    }
+    let s = Stats {
+        inline: text,
+        inline_link: link,
+        inline_punct: punct,
+        ..Stats::default()
+    };
+    s.is_paragraph()
 }
 
 struct Writer<'a> {
     m: &'a Measured,
-    out: String,
+    /// Finished blocks, in order.
+    out: Vec<String>,
     /// Inline content waiting to become a paragraph.
     run: String,
     run_has_text: bool,
@@ -212,14 +164,22 @@ struct Writer<'a> {
     brs: u32,
 }
 
-impl Writer<'_> {
+impl<'a> Writer<'a> {
+    fn new(m: &'a Measured) -> Self {
+        Writer {
+            m,
+            out: Vec::new(),
+            run: String::new(),
+            run_has_text: false,
+            brs: 0,
+        }
+    }
+
     fn flush(&mut self) {
         let run = std::mem::take(&mut self.run);
         if self.run_has_text {
             let trimmed = run.trim().trim_end_matches("<br>").trim();
-            self.out.push_str("<p>");
-            self.out.push_str(trimmed);
-            self.out.push_str("</p>\n");
+            self.out.push(format!("<p>{trimmed}</p>"));
         }
         self.run_has_text = false;
         self.brs = 0;
@@ -313,13 +273,7 @@ impl Writer<'_> {
                     }
                     // Blocks that hold blocks: write them through their own writer so
                     // their inline content is paragraphed inside them.
-                    let mut inner = Writer {
-                        m: self.m,
-                        out: String::new(),
-                        run: String::new(),
-                        run_has_text: false,
-                        brs: 0,
-                    };
+                    let mut inner = Writer::new(self.m);
                     let pre = in_pre || name == "pre";
                     let inline_only = matches!(
                         name,
@@ -343,12 +297,12 @@ impl Writer<'_> {
                         inner.run.trim().to_owned()
                     } else {
                         inner.flush();
-                        inner.out
+                        inner.out.join("\n")
                     };
                     if body.trim().is_empty() && name != "hr" {
                         return;
                     }
-                    self.out.push_str(&format!("<{name}>{body}</{name}>\n"));
+                    self.out.push(format!("<{name}>{body}</{name}>"));
                     return;
                 }
                 if TRANSPARENT_BLOCKS.contains(&name) || name == "td" || name == "li" {

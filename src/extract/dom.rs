@@ -117,11 +117,35 @@ pub struct Stats {
     pub link: u32,
     /// Commas and full stops, Latin and Japanese.
     pub punct: u32,
-    /// Weighted size of text in direct child text nodes.
-    pub own_text: u32,
+        /// Text, link text and punctuation reached without entering a nested block: the
+    /// element's own paragraph, when it is one.
+    pub inline: u32,
+    pub inline_link: u32,
+    pub inline_punct: u32,
+    /// Weighted text of the paragraphs inside (see `is_paragraph`).
+    pub good: u32,
 }
 
+/// Elements that start a new block of text.
+pub const BLOCKS: &[&str] = &[
+    "p", "div", "section", "article", "main", "li", "td", "th", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol",
+    "table", "tr", "tbody", "thead", "tfoot", "blockquote", "pre", "dl", "dd", "dt", "form", "header", "footer",
+    "aside", "nav", "figure", "figcaption", "body", "html", "center", "address", "fieldset", "details", "summary",
+    "caption", "hgroup", "menu",
+];
+
+/// Below this weight a block is too short to be a paragraph of an article.
+pub const MIN_PARAGRAPH: u32 = 25;
+
 impl Stats {
+    /// Whether the element's own text reads like a paragraph of prose: long enough,
+    /// mostly not links, and punctuated like sentences (or long).
+    pub fn is_paragraph(&self) -> bool {
+        self.inline >= MIN_PARAGRAPH
+            && self.inline_link * 10 < self.inline * 3
+            && (self.inline_punct >= 1 || self.inline >= 80)
+    }
+
     pub fn link_density(&self) -> f32 {
         if self.text == 0 {
             0.0
@@ -300,12 +324,14 @@ fn measure_pass(
                     Node::Text(t) => {
                         let w = weight(t);
                         let p = t.chars().filter(|c| is_punct(*c)).count() as u32;
-                        if let Some((_, s)) = stack.last_mut() {
-                            s.own_text += w;
+                                                if let Some((_, s)) = stack.last_mut() {
+                            s.inline += w;
                             s.text += w;
                             s.punct += p;
+                            s.inline_punct += p;
                             if link_depth > 0 {
                                 s.link += w;
+                                s.inline_link += w;
                             }
                         }
                     }
@@ -323,11 +349,21 @@ fn measure_pass(
                     if el.name() == "a" {
                         link_depth = link_depth.saturating_sub(1);
                     }
-                    if let Some((id, s)) = stack.pop() {
+                                        if let Some((id, mut s)) = stack.pop() {
+                        let block = BLOCKS.contains(&el.name());
+                        if block && s.is_paragraph() {
+                            s.good += s.inline;
+                        }
                         if let Some((_, parent)) = stack.last_mut() {
                             parent.text += s.text;
                             parent.link += s.link;
                             parent.punct += s.punct;
+                            parent.good += s.good;
+                            if !block {
+                                parent.inline += s.inline;
+                                parent.inline_link += s.inline_link;
+                                parent.inline_punct += s.inline_punct;
+                            }
                         }
                         stats.insert(id, s);
                     }
