@@ -189,8 +189,8 @@ impl<'a> Writer<'a> {
     /// is furniture even inside the article.
     fn is_link_list(&self, name: &str, s: &Stats) -> bool {
         match name {
-            "ul" | "ol" | "dl" | "table" | "div" | "section" | "nav" => {
-                s.text > 0 && s.link_density() > 0.5
+                        "ul" | "ol" | "dl" | "table" | "div" | "section" | "nav" | "article" | "aside" => {
+                s.text > 0 && (s.link_density() > 0.5 || (s.good == 0 && s.link_density() > 0.3))
             }
             "p" | "li" | "h2" | "h3" | "h4" => s.text > 0 && s.text < 120 && s.link_density() > 0.8,
             _ => false,
@@ -221,7 +221,13 @@ impl<'a> Writer<'a> {
             Node::Element(e) => {
                 let name = e.name();
                 let s = self.m.stats.get(&n.id()).copied().unwrap_or_default();
-                if self.is_link_list(name, &s) {
+                                if self.is_link_list(name, &s) {
+                    // "Related" headings go with the list they announce.
+                    if self.run.trim().is_empty()
+                        && self.out.last().is_some_and(|b| b.starts_with("<h") && !b.starts_with("<hr"))
+                    {
+                        self.out.pop();
+                    }
                     return;
                 }
                 if name == "br" {
@@ -258,8 +264,13 @@ impl<'a> Writer<'a> {
                     self.run.push_str(&format!("</{name}>"));
                     return;
                 }
-                if name == "h1" {
+                                if name == "h1" {
                     // The headline is the post's title, kept apart from the body.
+                    return;
+                }
+                                if name == "figcaption" {
+                    // Captions and photo credits describe the page's pictures; a
+                    // republished post keeps the pictures but not their credits.
                     return;
                 }
                 if BLOCK_KEEP.contains(&name) && (name != "td" || inside_table(n)) {
