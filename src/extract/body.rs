@@ -9,12 +9,10 @@
 //! and nudged by article-like or boilerplate-like class names. Explicit markup
 //! (`itemprop="articleBody"`) wins outright when it holds a real article.
 
-
 use ego_tree::{NodeId, NodeRef};
 use scraper::{ElementRef, Html, Node};
 
 use super::dom::{Measured, Stats, class_signal};
-
 
 fn stats(m: &Measured, id: NodeId) -> Stats {
     m.stats.get(&id).copied().unwrap_or_default()
@@ -41,8 +39,12 @@ pub fn find_content(doc: &Html, m: &Measured) -> Option<Vec<NodeId>> {
     let alpha = junk_weight();
     let mut best: Option<(NodeId, f32)> = None;
     for node in doc.tree.nodes() {
-        let Some(el) = node.value().as_element() else { continue };
-        let Some(s) = m.stats.get(&node.id()) else { continue };
+        let Some(el) = node.value().as_element() else {
+            continue;
+        };
+        let Some(s) = m.stats.get(&node.id()) else {
+            continue;
+        };
         if s.good == 0 {
             continue;
         }
@@ -60,7 +62,14 @@ pub fn find_content(doc: &Html, m: &Measured) -> Option<Vec<NodeId>> {
         && let Some(e) = doc.tree.get(id).and_then(ElementRef::wrap)
     {
         let s = stats(m, id);
-        eprintln!("chosen {sc:.1} <{} class={:?} id={:?}> text={} good={}", e.value().name(), e.value().attr("class"), e.value().id(), s.text, s.good);
+        eprintln!(
+            "chosen {sc:.1} <{} class={:?} id={:?}> text={} good={}",
+            e.value().name(),
+            e.value().attr("class"),
+            e.value().id(),
+            s.text,
+            s.good
+        );
     }
     best.map(|(id, _)| vec![id])
 }
@@ -68,7 +77,10 @@ pub fn find_content(doc: &Html, m: &Measured) -> Option<Vec<NodeId>> {
 /// How much a unit of non-paragraph text costs a candidate, against a unit of
 /// paragraph text gained.
 fn junk_weight() -> f32 {
-    std::env::var("KAWARABAN_JUNK_WEIGHT").ok().and_then(|v| v.parse().ok()).unwrap_or(0.5)
+    std::env::var("KAWARABAN_JUNK_WEIGHT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.5)
 }
 
 /// Inline elements kept as they are.
@@ -139,7 +151,9 @@ fn is_prose(block: &str) -> bool {
             let w = super::dom::weight(tx);
             text += w;
             punct += tx.chars().filter(|c| super::dom::is_punct(*c)).count() as u32;
-            if t.ancestors().any(|a| a.value().as_element().is_some_and(|e| e.name() == "a")) {
+            if t.ancestors()
+                .any(|a| a.value().as_element().is_some_and(|e| e.name() == "a"))
+            {
                 link += w;
             }
         }
@@ -189,7 +203,7 @@ impl<'a> Writer<'a> {
     /// is furniture even inside the article.
     fn is_link_list(&self, name: &str, s: &Stats) -> bool {
         match name {
-                        "ul" | "ol" | "dl" | "table" | "div" | "section" | "nav" | "article" | "aside" => {
+            "ul" | "ol" | "dl" | "table" | "div" | "section" | "nav" | "article" | "aside" => {
                 s.text > 0 && (s.link_density() > 0.5 || (s.good == 0 && s.link_density() > 0.3))
             }
             "p" | "li" | "h2" | "h3" | "h4" => s.text > 0 && s.text < 120 && s.link_density() > 0.8,
@@ -221,10 +235,13 @@ impl<'a> Writer<'a> {
             Node::Element(e) => {
                 let name = e.name();
                 let s = self.m.stats.get(&n.id()).copied().unwrap_or_default();
-                                if self.is_link_list(name, &s) {
+                if self.is_link_list(name, &s) {
                     // "Related" headings go with the list they announce.
                     if self.run.trim().is_empty()
-                        && self.out.last().is_some_and(|b| b.starts_with("<h") && !b.starts_with("<hr"))
+                        && self
+                            .out
+                            .last()
+                            .is_some_and(|b| b.starts_with("<h") && !b.starts_with("<hr"))
                     {
                         self.out.pop();
                     }
@@ -264,16 +281,24 @@ impl<'a> Writer<'a> {
                     self.run.push_str(&format!("</{name}>"));
                     return;
                 }
-                                if name == "h1" {
+                if name == "h1" {
                     // The headline is the post's title, kept apart from the body.
                     return;
                 }
-                                if name == "figcaption" {
+                if name == "figcaption" {
                     // Captions and photo credits describe the page's pictures; a
                     // republished post keeps the pictures but not their credits.
                     return;
                 }
-                if BLOCK_KEEP.contains(&name) && (name != "td" || inside_table(n)) {
+                // Tables that lay out the page (their cells hold prose) are not data:
+                // their cells are read like any other container.
+                let layout = match name {
+                    "table" => s.good > 0,
+                    "tr" | "td" | "th" | "tbody" | "thead" | "tfoot" => enclosing_table(n)
+                        .is_none_or(|t| self.m.stats.get(&t).is_some_and(|ts| ts.good > 0)),
+                    _ => false,
+                };
+                if BLOCK_KEEP.contains(&name) && !layout {
                     self.flush();
                     if name == "p" {
                         for c in n.children() {
@@ -316,7 +341,7 @@ impl<'a> Writer<'a> {
                     self.out.push(format!("<{name}>{body}</{name}>"));
                     return;
                 }
-                if TRANSPARENT_BLOCKS.contains(&name) || name == "td" || name == "li" {
+                if TRANSPARENT_BLOCKS.contains(&name) || layout || name == "li" {
                     self.flush();
                     for c in n.children() {
                         self.node(c, in_pre);
@@ -352,10 +377,10 @@ fn largest_candidate(srcset: &str) -> Option<&str> {
         .map(|(u, _)| u)
 }
 
-fn inside_table(n: NodeRef<Node>) -> bool {
+fn enclosing_table(n: NodeRef<Node>) -> Option<NodeId> {
     n.ancestors()
-        .take(4)
-        .any(|a| a.value().as_element().is_some_and(|e| e.name() == "table"))
+        .find(|a| a.value().as_element().is_some_and(|e| e.name() == "table"))
+        .map(|a| a.id())
 }
 
 /// An `<img>` with its real source: lazy-loading attributes win over a placeholder

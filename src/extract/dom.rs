@@ -88,6 +88,20 @@ const NEGATIVE_WORDS: &[&str] = &[
     "survey",
     "enquete",
     "feedback",
+    "reactions",
+    "reaction",
+    "replies",
+    "reply",
+    "responses",
+    "discussion",
+    "kommentare",
+    "copyright",
+    "licence",
+    "license",
+    "bio",
+    "biography",
+    "profile",
+    "authorbox",
 ];
 
 /// Words that mark the article itself; they outweigh a negative word on the same element.
@@ -117,21 +131,62 @@ pub struct Stats {
     pub link: u32,
     /// Commas and full stops, Latin and Japanese.
     pub punct: u32,
-        /// Text, link text and punctuation reached without entering a nested block: the
+    /// Text, link text and punctuation reached without entering a nested block: the
     /// element's own paragraph, when it is one.
     pub inline: u32,
     pub inline_link: u32,
     pub inline_punct: u32,
     /// Weighted text of the paragraphs inside (see `is_paragraph`).
     pub good: u32,
+    /// The element's own text carries a copyright or reprint notice: footer, not prose.
+    pub inline_legal: bool,
 }
 
 /// Elements that start a new block of text.
 pub const BLOCKS: &[&str] = &[
-    "p", "div", "section", "article", "main", "li", "td", "th", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol",
-    "table", "tr", "tbody", "thead", "tfoot", "blockquote", "pre", "dl", "dd", "dt", "form", "header", "footer",
-    "aside", "nav", "figure", "figcaption", "body", "html", "center", "address", "fieldset", "details", "summary",
-    "caption", "hgroup", "menu",
+    "p",
+    "div",
+    "section",
+    "article",
+    "main",
+    "li",
+    "td",
+    "th",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "ul",
+    "ol",
+    "table",
+    "tr",
+    "tbody",
+    "thead",
+    "tfoot",
+    "blockquote",
+    "pre",
+    "dl",
+    "dd",
+    "dt",
+    "form",
+    "header",
+    "footer",
+    "aside",
+    "nav",
+    "figure",
+    "figcaption",
+    "body",
+    "html",
+    "center",
+    "address",
+    "fieldset",
+    "details",
+    "summary",
+    "caption",
+    "hgroup",
+    "menu",
 ];
 
 /// Below this weight a block is too short to be a paragraph of an article.
@@ -142,6 +197,7 @@ impl Stats {
     /// mostly not links, and punctuated like sentences (or long).
     pub fn is_paragraph(&self) -> bool {
         self.inline >= MIN_PARAGRAPH
+            && !self.inline_legal
             && self.inline_link * 10 < self.inline * 3
             && (self.inline_punct >= 1 || self.inline >= 80)
     }
@@ -182,6 +238,27 @@ pub fn is_punct(c: char) -> bool {
 
 pub fn weight(s: &str) -> u32 {
     s.chars().map(char_weight).sum()
+}
+
+/// Copyright and reprint notices: every site's footer has one, no article paragraph does.
+fn is_legal_notice(text: &str) -> bool {
+    const MARKS: &[&str] = &[
+        "©",
+        "(C)",
+        "(c) 2",
+        "Copyright",
+        "COPYRIGHT",
+        "All rights reserved",
+        "All Rights Reserved",
+        "ALL RIGHTS RESERVED",
+        "無断転載",
+        "無断複製",
+        "著作権は",
+        "Alle Rechte vorbehalten",
+        "Tous droits réservés",
+        "Todos los derechos",
+    ];
+    MARKS.iter().any(|m| text.contains(m))
 }
 
 /// Splits a class or id into lower-case words at separators and camelCase humps.
@@ -324,7 +401,8 @@ fn measure_pass(
                     Node::Text(t) => {
                         let w = weight(t);
                         let p = t.chars().filter(|c| is_punct(*c)).count() as u32;
-                                                if let Some((_, s)) = stack.last_mut() {
+                        if let Some((_, s)) = stack.last_mut() {
+                            s.inline_legal |= is_legal_notice(t);
                             s.inline += w;
                             s.text += w;
                             s.punct += p;
@@ -349,7 +427,7 @@ fn measure_pass(
                     if el.name() == "a" {
                         link_depth = link_depth.saturating_sub(1);
                     }
-                                        if let Some((id, mut s)) = stack.pop() {
+                    if let Some((id, mut s)) = stack.pop() {
                         let block = BLOCKS.contains(&el.name());
                         if block && s.is_paragraph() {
                             s.good += s.inline;
@@ -360,6 +438,7 @@ fn measure_pass(
                             parent.punct += s.punct;
                             parent.good += s.good;
                             if !block {
+                                parent.inline_legal |= s.inline_legal;
                                 parent.inline += s.inline;
                                 parent.inline_link += s.inline_link;
                                 parent.inline_punct += s.inline_punct;
