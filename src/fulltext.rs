@@ -75,10 +75,14 @@ enum Robots {
     AllowAll,
 }
 
+/// One origin's robots.txt, fetched at most once at a time: concurrent polls of
+/// sources on the same site wait for the same request.
+type RobotsSlot = std::sync::Arc<tokio::sync::Mutex<Option<(Instant, std::sync::Arc<Robots>)>>>;
+
 /// Page fetching with a per-host robots.txt cache.
 #[derive(Default)]
 pub struct Pages {
-    robots: Mutex<HashMap<String, (Instant, std::sync::Arc<Robots>)>>,
+    robots: Mutex<HashMap<String, RobotsSlot>>,
 }
 
 impl Pages {
@@ -89,11 +93,15 @@ impl Pages {
         user_agent: &str,
     ) -> std::sync::Arc<Robots> {
         let origin = url.origin().ascii_serialization();
-        if let Some((at, r)) = self
+        let slot = self
             .robots
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(&origin)
+            .entry(origin)
+            .or_default()
+            .clone();
+        let mut cached = slot.lock().await;
+        if let Some((at, r)) = cached.as_ref()
             && at.elapsed() < ROBOTS_TTL
         {
             return r.clone();
@@ -107,9 +115,8 @@ impl Pages {
                     max_bytes: ROBOTS_MAX,
                 };
                 match fetcher.fetch(&req).await {
-                    // A missing or unreadable robots.txt allows everything; a server
-                    // error might hide rules, but crawlers treat it as allow too after
-                    // a while, and one day of caching bounds that.
+                    // A missing or unreadable robots.txt allows everything, as
+                    // crawlers treat it; a day of caching bounds any mistake.
                     Ok(resp) => match resp
                         .body
                         .as_deref()
@@ -124,10 +131,7 @@ impl Pages {
             Err(_) => Robots::AllowAll,
         };
         let robots = std::sync::Arc::new(robots);
-        self.robots
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(origin, (Instant::now(), robots.clone()));
+        *cached = Some((Instant::now(), robots.clone()));
         robots
     }
 

@@ -275,3 +275,70 @@ async fn the_store_reopens_after_the_daemon_is_killed() {
     daemon.start_kill().unwrap();
     daemon.wait().await.unwrap();
 }
+
+#[tokio::test]
+async fn extract_reads_a_saved_page_without_any_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/pages/sjis-meta-charset.html"
+    );
+    // Run where no feeds.toml exists: extract needs none.
+    let json = bin()
+        .current_dir(dir.path())
+        .args([
+            "extract",
+            "--file",
+            page,
+            "--url",
+            "https://www.totonichi.example.jp/articles/1.html",
+            "--format",
+            "json",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(json.status.code(), Some(0), "{}", text(&json.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["title"], "信用金庫かたる偽SMSで不正送金、被害1800万円超");
+    assert!(v["body_text"].as_str().unwrap().contains("髙村和義"));
+    assert!(v["body_html"].as_str().unwrap().starts_with("<p>"));
+    assert_eq!(v["published"], "2024-03-14T01:30:00Z");
+
+    let plain = bin()
+        .current_dir(dir.path())
+        .args(["extract", "--file", page, "--url", "https://x.example/"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(plain.status.code(), Some(0));
+    assert!(
+        text(&plain.stdout).contains("\n\n"),
+        "paragraphs are separated by a blank line"
+    );
+
+    let empty = dir.path().join("empty.html");
+    std::fs::write(
+        &empty,
+        "<html><body><nav><a href='/'>home</a></nav></body></html>",
+    )
+    .unwrap();
+    let out = bin()
+        .current_dir(dir.path())
+        .args([
+            "extract",
+            "--file",
+            empty.to_str().unwrap(),
+            "--url",
+            "https://x.example/",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("no article text"),
+        "{}",
+        text(&out.stderr)
+    );
+}
