@@ -127,32 +127,68 @@ pub fn render(doc: &Html, roots: &[NodeId], m: &Measured) -> String {
         }
     }
     w.flush();
+    assemble(&w.out)
+}
+
+/// Joins the written blocks, keeping the article's own stretch of them.
+fn assemble(blocks: &[String]) -> String {
+    let prose: Vec<Option<usize>> = blocks
+        .iter()
+        .map(|b| is_prose(b).then(|| super::dom::weight(&crate::parse::strip_tags(b)) as usize))
+        .collect();
     // Before the first paragraph of prose and after the last one, a container holds
     // bylines, dates, photo credits, "related" headings and link lists, not article.
-    let blocks = w.out;
-    let first = blocks.iter().position(|b| is_prose(b));
-    let last = blocks.iter().rposition(|b| is_prose(b));
-    let kept = match (first, last) {
-        (Some(f), Some(l)) => &blocks[f..=l],
-        _ => &blocks[..],
+    let (Some(first), Some(last)) = (
+        prose.iter().position(Option::is_some),
+        prose.iter().rposition(Option::is_some),
+    ) else {
+        return blocks
+            .iter()
+            .filter(|b| !b.is_empty())
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n");
     };
-    // A "related stories" / "comments" / "share" heading after most of the article
-    // ends it: what follows is the page's, not the author's.
-    let total: usize = kept.iter().map(|b| b.len()).sum();
-    let mut seen = 0usize;
-    let mut end = kept.len();
-    for (i, b) in kept.iter().enumerate() {
-        if seen * 10 >= total * 6 && is_end_marker(b) {
+    let total: usize = prose.iter().flatten().sum();
+    let mut end = last + 1;
+    let mut before = 0usize;
+    let mut i = first;
+    while i < end {
+        // An "end of article" marker (related stories, comments, sharing) once most
+        // of the text is in.
+        if before * 10 >= total * 6 && is_end_marker(&blocks[i]) {
             end = i;
             break;
         }
-        seen += b.len();
+        match prose[i] {
+            Some(w) => {
+                before += w;
+                i += 1;
+            }
+            None => {
+                // A gap of furniture (dropped link lists, headings, short lines) after
+                // most of the article, followed by little prose: the article ended
+                // at the gap, and what follows is teasers, bios or comments.
+                let gap_end = (i..end).find(|&j| prose[j].is_some()).unwrap_or(end);
+                let furniture = gap_end - i;
+                if furniture >= 3
+                    && before * 10 >= total * 5
+                    && (total - before) * 100 <= total * 20
+                {
+                    end = i;
+                    break;
+                }
+                i = gap_end;
+            }
+        }
     }
     // Between paragraphs, a bare short line (a label, a credit, a date, a button
     // text) is page furniture; headings, lists and quotes are kept.
-    kept[..end]
+    blocks[first..end]
         .iter()
-        .filter(|b| !(is_end_marker(b) || (b.starts_with("<p>") && is_bare_line(b))))
+        .filter(|b| {
+            !b.is_empty() && !(is_end_marker(b) || (b.starts_with("<p>") && is_bare_line(b)))
+        })
         .cloned()
         .collect::<Vec<_>>()
         .join("\n")
@@ -336,6 +372,9 @@ impl<'a> Writer<'a> {
                     {
                         self.out.pop();
                     }
+                    // Leaves a mark where furniture stood, for `assemble`.
+                    self.flush();
+                    self.out.push(String::new());
                     return;
                 }
                 if name == "br" {
