@@ -171,7 +171,23 @@ fn assemble(blocks: &[String]) -> String {
                 // at the gap, and what follows is teasers, bios or comments.
                 let gap_end = (i..end).find(|&j| prose[j].is_some()).unwrap_or(end);
                 let furniture = gap_end - i;
-                if furniture >= 3
+                // Lists, tables, code and quotes are article content even without
+                // prose around them.
+                let content = blocks[i..gap_end].iter().any(|b| {
+                    [
+                        "<ul",
+                        "<ol",
+                        "<table",
+                        "<pre",
+                        "<blockquote",
+                        "<dl",
+                        "<figure",
+                    ]
+                    .iter()
+                    .any(|t| b.starts_with(t))
+                });
+                if !content
+                    && furniture >= 3
                     && before * 10 >= total * 5
                     && (total - before) * 100 <= total * 20
                 {
@@ -187,7 +203,7 @@ fn assemble(blocks: &[String]) -> String {
     blocks[first..end]
         .iter()
         .filter(|b| {
-            !b.is_empty() && !(is_end_marker(b) || (b.starts_with("<p>") && is_bare_line(b)))
+            !(b.is_empty() || is_end_marker(b) || (b.starts_with("<p>") && is_bare_line(b)))
         })
         .cloned()
         .collect::<Vec<_>>()
@@ -423,9 +439,14 @@ impl<'a> Writer<'a> {
                 // Tables that lay out the page (their cells hold prose) are not data:
                 // their cells are read like any other container.
                 let layout = match name {
-                    "table" => s.good > 0,
+                    "table" => s.good >= LAYOUT_PROSE,
                     "tr" | "td" | "th" | "tbody" | "thead" | "tfoot" => enclosing_table(n)
-                        .is_none_or(|t| self.m.stats.get(&t).is_some_and(|ts| ts.good > 0)),
+                        .is_none_or(|t| {
+                            self.m
+                                .stats
+                                .get(&t)
+                                .is_some_and(|ts| ts.good >= LAYOUT_PROSE)
+                        }),
                     _ => false,
                 };
                 if BLOCK_KEEP.contains(&name) && !layout {
@@ -506,6 +527,10 @@ fn largest_candidate(srcset: &str) -> Option<&str> {
         .max_by(|a, b| a.1.total_cmp(&b.1))
         .map(|(u, _)| u)
 }
+
+/// Prose (weighted) that makes a table a page layout rather than data: a real
+/// paragraph, more than any data cell holds.
+const LAYOUT_PROSE: u32 = 150;
 
 fn enclosing_table(n: NodeRef<Node>) -> Option<NodeId> {
     n.ancestors()
