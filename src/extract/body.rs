@@ -372,7 +372,8 @@ impl<'a> Writer<'a> {
                     return;
                 }
                 self.brs = 0;
-                self.run.push_str(&html_escape::encode_text(&**t));
+                self.run
+                    .push_str(&html_escape::encode_text(&normalize_text(t)));
                 self.run_has_text = true;
             }
             Node::Element(e) => {
@@ -526,6 +527,14 @@ fn largest_candidate(srcset: &str) -> Option<&str> {
         })
         .max_by(|a, b| a.1.total_cmp(&b.1))
         .map(|(u, _)| u)
+}
+
+/// Text as readers and matchers expect it: NFC (pages mix composed and decomposed
+/// forms of the same letters) and without soft hyphens, which only hint where a
+/// browser may break a word.
+fn normalize_text(t: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    t.chars().filter(|c| *c != '\u{AD}').nfc().collect()
 }
 
 /// Prose (weighted) that makes a table a page layout rather than data: a real
