@@ -22,15 +22,30 @@ fn stats(m: &Measured, id: NodeId) -> Stats {
 /// on the page looks like one.
 pub fn find_content(doc: &Html, m: &Measured) -> Option<Vec<NodeId>> {
     // Explicit article-body markup, when it holds a real article.
-    let explicit = doc.tree.nodes().find(|n| {
-        n.value()
-            .as_element()
-            .is_some_and(|e| e.attr("itemprop") == Some("articleBody"))
-            && m.stats.contains_key(&n.id())
-            && stats(m, n.id()).text >= 250
-    });
-    if let Some(n) = explicit {
-        return Some(vec![n.id()]);
+    // Explicit article-body markup, when it holds a real article. Sites that split
+    // the body into sections mark each one.
+    let marked: Vec<NodeId> = doc
+        .tree
+        .nodes()
+        .filter(|n| {
+            n.value()
+                .as_element()
+                .is_some_and(|e| e.attr("itemprop") == Some("articleBody"))
+                && m.stats.contains_key(&n.id())
+        })
+        .map(|n| n.id())
+        .collect();
+    let outermost: Vec<NodeId> = marked
+        .iter()
+        .copied()
+        .filter(|id| {
+            doc.tree
+                .get(*id)
+                .is_some_and(|n| !n.ancestors().any(|a| marked.contains(&a.id())))
+        })
+        .collect();
+    if outermost.iter().map(|id| stats(m, *id).text).sum::<u32>() >= 250 {
+        return Some(outermost);
     }
 
     // The article is the element holding the most paragraph text for the least other
@@ -132,6 +147,9 @@ pub fn render(doc: &Html, roots: &[NodeId], m: &Measured) -> String {
 
 /// Joins the written blocks, keeping the article's own stretch of them.
 fn assemble(blocks: &[String]) -> String {
+    if std::env::var_os("KW_NOTRIM").is_some() {
+        return blocks.join("\n");
+    }
     let prose: Vec<Option<usize>> = blocks
         .iter()
         .map(|b| is_prose(b).then(|| super::dom::weight(&crate::parse::strip_tags(b)) as usize))
@@ -203,7 +221,9 @@ fn assemble(blocks: &[String]) -> String {
     blocks[first..end]
         .iter()
         .filter(|b| {
-            !(b.is_empty() || is_end_marker(b) || (b.starts_with("<p>") && is_bare_line(b)))
+            !(b.is_empty()
+                || is_end_marker(b)
+                || (b.starts_with("<p>") && (is_bare_line(b) || is_notice(b))))
         })
         .cloned()
         .collect::<Vec<_>>()
@@ -262,6 +282,35 @@ const END_MARKERS: &[&str] = &[
     "続きを読む",
     "広告",
 ];
+
+/// Site notices that sit among paragraphs: cookie and privacy banners, newsletter and
+/// subscription pitches, ad labels, "enable JavaScript" messages.
+const NOTICE_WORDS: &[&str] = &[
+    "cookie",
+    "privacy policy",
+    "datenschutz",
+    "newsletter",
+    "subscribe",
+    "subscription",
+    "abonnieren",
+    "abonnez",
+    "werbung",
+    "advertisement",
+    "enable javascript",
+    "your browser",
+    "all rights reserved",
+    "support our journalism",
+    "クッキー",
+    "会員登録",
+    "ログインして",
+    "購読",
+    "広告",
+];
+
+fn is_notice(block: &str) -> bool {
+    let text = html_escape::decode_html_entities(&crate::parse::strip_tags(block)).to_lowercase();
+    super::dom::weight(&text) < 200 && NOTICE_WORDS.iter().any(|w| text.contains(w))
+}
 
 fn is_end_marker(block: &str) -> bool {
     let text = html_escape::decode_html_entities(&crate::parse::strip_tags(block))
