@@ -147,9 +147,7 @@ pub fn render(doc: &Html, roots: &[NodeId], m: &Measured) -> String {
 
 /// Joins the written blocks, keeping the article's own stretch of them.
 fn assemble(blocks: &[String]) -> String {
-    if std::env::var_os("KW_NOTRIM").is_some() {
-        return blocks.join("\n");
-    }
+    
     let prose: Vec<Option<usize>> = blocks
         .iter()
         .map(|b| is_prose(b).then(|| super::dom::weight(&crate::parse::strip_tags(b)) as usize))
