@@ -2,7 +2,7 @@
 //! so results can be quoted as ratios that survive a change of machine.
 //!
 //! `cargo bench --bench throughput`; `cargo bench --bench throughput -- parse` (or
-//! `-- render`) runs one group.
+//! `-- render`, `-- extract`) runs one group. Peak resident memory is printed at the end.
 
 use std::cell::LazyCell;
 use std::hint::black_box;
@@ -10,9 +10,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, FixedOffset, TimeZone as _, Utc};
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group};
 use kawaraban::article::Article;
 use kawaraban::config::{BlogConfig, TimeZone};
+use kawaraban::extract::{Options, decode_page, extract};
 use kawaraban::parse::parse_feed;
 use kawaraban::store::Store;
 use quick_xml::events::Event;
@@ -392,12 +393,170 @@ fn render(c: &mut Criterion) {
     group.finish();
 }
 
+struct Page {
+    name: String,
+    bytes: Vec<u8>,
+    url: Url,
+}
+
+impl Page {
+    fn extract(&self, opts: &Options) -> Result<kawaraban::extract::Extracted, String> {
+        let html = decode_page(black_box(&self.bytes), None, &self.url);
+        extract(&html, &self.url, opts).map_err(|e| e.to_string())
+    }
+}
+
+/// Our own news pages, with the URL each is tested under (it hints the charset).
+fn fixture_pages() -> Vec<Page> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pages");
+    let mut pages: Vec<Page> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .map(|e| e.expect("directory entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "html"))
+        .map(|path| {
+            let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+            let expect = dir.join(format!("{name}.expect.json"));
+            let expect: serde_json::Value = serde_json::from_slice(
+                &std::fs::read(&expect)
+                    .unwrap_or_else(|e| panic!("reading {}: {e}", expect.display())),
+            )
+            .expect("expectation is JSON");
+            let url = Url::parse(expect["url"].as_str().expect("expectation has a url"))
+                .expect("valid URL");
+            let bytes =
+                std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+            Page { name, bytes, url }
+        })
+        .collect();
+    pages.sort_by(|a, b| a.name.cmp(&b.name));
+    pages
+}
+
+/// Readability.js's test pages, when the shared sets sit beside the repository;
+/// unpacked here so gzip is not timed.
+fn shared_testpages() -> Option<Vec<Page>> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/extraction-testpages/pages");
+    let url = Url::parse("http://fakehost/test/page.html").expect("valid URL");
+    let mut pages: Vec<Page> = std::fs::read_dir(&dir)
+        .ok()?
+        .map(|e| e.expect("directory entry").path())
+        .filter_map(|path| {
+            let gz = std::fs::read(path.join("source.html.gz")).ok()?;
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(
+                &mut flate2::read::GzDecoder::new(gz.as_slice()),
+                &mut bytes,
+            )
+            .unwrap_or_else(|e| panic!("unpacking {}: {e}", path.display()));
+            let name = path.file_name()?.to_string_lossy().into_owned();
+            Some(Page {
+                name,
+                bytes,
+                url: url.clone(),
+            })
+        })
+        .collect();
+    pages.sort_by(|a, b| a.name.cmp(&b.name));
+    (!pages.is_empty()).then_some(pages)
+}
+
+fn extract_pages(c: &mut Criterion) {
+    let opts = Options {
+        timezone: chrono_tz::Asia::Tokyo,
+        ..Options::default()
+    };
+    let mut sets = vec![("fixtures", fixture_pages())];
+    // In criterion's test mode the fixtures exercise the same code; 130 more pages
+    // would add seconds to every `cargo test --all-targets` in a debug build.
+    if benchmarking() {
+        match shared_testpages() {
+            Some(pages) => sets.push(("readability-testpages", pages)),
+            None => println!("extract: ../shared/extraction-testpages not found, fixtures only"),
+        }
+    }
+
+    // As for parse: a page that yields no article costs less than one that does, so
+    // the outcome is shown next to the figures.
+    println!("extract inputs:");
+    for (set, pages) in &sets {
+        let failed: Vec<&str> = pages
+            .iter()
+            .filter(|p| p.extract(&opts).is_err())
+            .map(|p| p.name.as_str())
+            .collect();
+        println!(
+            "  {set:<22} {:>3} pages {:>9} bytes  {} extracted{}",
+            pages.len(),
+            pages.iter().map(|p| p.bytes.len()).sum::<usize>(),
+            pages.len() - failed.len(),
+            if failed.is_empty() {
+                String::new()
+            } else {
+                format!(", no article: {}", failed.join(", "))
+            }
+        );
+    }
+
+    let mut group = c.benchmark_group("extract");
+    // One pass over a set takes tens to hundreds of milliseconds; linear sampling
+    // would run it hundreds of times.
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(8));
+    for (set, pages) in &sets {
+        group.throughput(Throughput::Elements(pages.len() as u64));
+        group.bench_with_input(BenchmarkId::new("extract", set), pages, |b, pages| {
+            b.iter(|| {
+                for page in pages {
+                    // A page without an article is measured too: the daemon meets them.
+                    let _ = black_box(page.extract(&opts));
+                }
+            })
+        });
+        // The tree every extraction starts from: extract's cost over it is the ratio
+        // of the two figures. Decoded beforehand, as it is not parsing.
+        let decoded: Vec<String> = pages
+            .iter()
+            .map(|p| decode_page(&p.bytes, None, &p.url))
+            .collect();
+        group.bench_with_input(
+            BenchmarkId::new("parse_document", set),
+            &decoded,
+            |b, decoded| {
+                b.iter(|| {
+                    for html in decoded {
+                        black_box(scraper::Html::parse_document(black_box(html)));
+                    }
+                })
+            },
+        );
+    }
+    group.finish();
+}
+
+/// The kernel's high-water mark for this process, over every group that ran.
+fn peak_rss() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    Some(line["VmHWM:".len()..].trim().to_owned())
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .sample_size(20)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    targets = parse, render
+    targets = parse, render, extract_pages
 }
-criterion_main!(benches);
+
+// criterion_main!, plus the memory figure, which criterion does not measure.
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    match peak_rss() {
+        Some(kb) => eprintln!("peak resident memory (VmHWM, whole run): {kb}"),
+        None => eprintln!("peak resident memory: /proc/self/status has no VmHWM"),
+    }
+}
