@@ -136,18 +136,47 @@ const TRANSPARENT_BLOCKS: &[&str] = &[
 /// Writes the chosen nodes out as simple HTML (to be sanitized by the caller).
 pub fn render(doc: &Html, roots: &[NodeId], m: &Measured) -> String {
     let mut w = Writer::new(m);
+    w.main = main_parent(doc, roots, m);
     for id in roots {
         if let Some(n) = doc.tree.get(*id) {
             w.node(n, false);
         }
     }
     w.flush();
-    assemble(&w.out)
+    assemble(&w.out, &w.in_main_marks)
+}
+
+/// The element most of the article's paragraphs sit directly in: text after the last
+/// of its paragraphs is usually an appendix of the page (pitches, bios, notices).
+fn main_parent(doc: &Html, roots: &[NodeId], m: &Measured) -> Option<NodeId> {
+    let mut weight: std::collections::HashMap<NodeId, u32> = std::collections::HashMap::new();
+    for root in roots {
+        let Some(r) = doc.tree.get(*root) else {
+            continue;
+        };
+        for n in r.descendants() {
+            let Some(el) = n.value().as_element() else {
+                continue;
+            };
+            let Some(s) = m.stats.get(&n.id()) else {
+                continue;
+            };
+            if super::dom::BLOCKS.contains(&el.name())
+                && s.is_paragraph()
+                && let Some(parent) = n.parent()
+            {
+                *weight.entry(parent.id()).or_default() += s.inline;
+            }
+        }
+    }
+    weight
+        .into_iter()
+        .max_by_key(|(id, w)| (*w, std::cmp::Reverse(*id)))
+        .map(|(id, _)| id)
 }
 
 /// Joins the written blocks, keeping the article's own stretch of them.
-fn assemble(blocks: &[String]) -> String {
-    
+fn assemble(blocks: &[String], in_main: &[bool]) -> String {
     let prose: Vec<Option<usize>> = blocks
         .iter()
         .map(|b| is_prose(b).then(|| super::dom::weight(&crate::parse::strip_tags(b)) as usize))
@@ -167,6 +196,18 @@ fn assemble(blocks: &[String]) -> String {
     };
     let total: usize = prose.iter().flatten().sum();
     let mut end = last + 1;
+
+    // Prose after the main parent's last paragraph, when it is a small part of the
+    // whole, is an appendix.
+    if let Some(last_main) = (first..=last)
+        .rev()
+        .find(|&i| in_main[i] && prose[i].is_some())
+    {
+        let after: usize = prose[last_main + 1..=last].iter().flatten().sum();
+        if after * 100 <= total * 15 {
+            end = last_main + 1;
+        }
+    }
     let mut before = 0usize;
     let mut i = first;
     while i < end {
@@ -366,6 +407,10 @@ struct Writer<'a> {
     run_has_text: bool,
     /// Consecutive `<br>`s in the current run: two end a paragraph.
     brs: u32,
+    /// See `main_parent`; `in_main_marks[i]` says whether `out[i]` was written inside it.
+    main: Option<NodeId>,
+    in_main: u32,
+    in_main_marks: Vec<bool>,
 }
 
 impl<'a> Writer<'a> {
@@ -376,14 +421,22 @@ impl<'a> Writer<'a> {
             run: String::new(),
             run_has_text: false,
             brs: 0,
+            main: None,
+            in_main: 0,
+            in_main_marks: Vec::new(),
         }
+    }
+
+    fn push(&mut self, block: String) {
+        self.out.push(block);
+        self.in_main_marks.push(self.in_main > 0);
     }
 
     fn flush(&mut self) {
         let run = std::mem::take(&mut self.run);
         if self.run_has_text {
             let trimmed = run.trim().trim_end_matches("<br>").trim();
-            self.out.push(format!("<p>{trimmed}</p>"));
+            self.push(format!("<p>{trimmed}</p>"));
         }
         self.run_has_text = false;
         self.brs = 0;
@@ -402,6 +455,19 @@ impl<'a> Writer<'a> {
     }
 
     fn node(&mut self, n: NodeRef<Node>, in_pre: bool) {
+        let is_main = Some(n.id()) == self.main;
+        if is_main {
+            self.flush();
+            self.in_main += 1;
+        }
+        self.write(n, in_pre);
+        if is_main {
+            self.flush();
+            self.in_main -= 1;
+        }
+    }
+
+    fn write(&mut self, n: NodeRef<Node>, in_pre: bool) {
         if self.m.skip.contains(&n.id()) {
             return;
         }
@@ -435,10 +501,11 @@ impl<'a> Writer<'a> {
                             .is_some_and(|b| b.starts_with("<h") && !b.starts_with("<hr"))
                     {
                         self.out.pop();
+                        self.in_main_marks.pop();
                     }
                     // Leaves a mark where furniture stood, for `assemble`.
                     self.flush();
-                    self.out.push(String::new());
+                    self.push(String::new());
                     return;
                 }
                 if name == "br" {
@@ -537,7 +604,7 @@ impl<'a> Writer<'a> {
                     if body.trim().is_empty() && name != "hr" {
                         return;
                     }
-                    self.out.push(format!("<{name}>{body}</{name}>"));
+                    self.push(format!("<{name}>{body}</{name}>"));
                     return;
                 }
                 if TRANSPARENT_BLOCKS.contains(&name) || layout || name == "li" {
