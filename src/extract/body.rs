@@ -699,12 +699,7 @@ fn image_tag(e: &scraper::node::Element) -> Option<String> {
         "<img src=\"{}\"",
         html_escape::encode_double_quoted_attribute(src)
     );
-    if let Some(set) = srcset {
-        tag.push_str(&format!(
-            " srcset=\"{}\"",
-            html_escape::encode_double_quoted_attribute(set)
-        ));
-    }
+
     if let Some(alt) = e.attr("alt") {
         tag.push_str(&format!(
             " alt=\"{}\"",
