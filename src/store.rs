@@ -85,8 +85,11 @@ struct Inner {
     by_time: sled::Tree,
     by_key: sled::Tree,
     sources: sled::Tree,
-    /// Bumped on every article write: published outputs are cached per generation.
+    /// Bumped on every article write.
     generation: AtomicU64,
+    /// The generation last made durable by a flush: what the feeds may show, so a
+    /// crash never takes back an article a reader has already seen.
+    durable: AtomicU64,
 }
 
 impl Store {
@@ -142,6 +145,7 @@ impl Store {
                 articles,
                 db,
                 generation: AtomicU64::new(0),
+                durable: AtomicU64::new(0),
             }),
         })
     }
@@ -153,6 +157,11 @@ impl Store {
     /// Changes whenever an article is written.
     pub fn generation(&self) -> u64 {
         self.inner.generation.load(Ordering::Acquire)
+    }
+
+    /// The newest generation that is on disk.
+    pub fn durable_generation(&self) -> u64 {
+        self.inner.durable.load(Ordering::Acquire)
     }
 
     /// Stores an article, or updates the stored one with the same key in place: its id
@@ -331,13 +340,17 @@ impl Store {
 
     /// Writes everything to disk; called after each fetch pass and on shutdown.
     pub fn flush(&self) -> Result<(), StoreError> {
+        let g = self.generation();
         self.inner.db.flush()?;
+        self.inner.durable.fetch_max(g, Ordering::AcqRel);
         Ok(())
     }
 
     /// Like `flush`, without blocking the async runtime's thread.
     pub async fn flush_async(&self) -> Result<(), StoreError> {
+        let g = self.generation();
         self.inner.db.flush_async().await?;
+        self.inner.durable.fetch_max(g, Ordering::AcqRel);
         Ok(())
     }
 }
@@ -405,6 +418,12 @@ mod tests {
             .unwrap();
         assert_eq!(r, Upsert::Unchanged);
         assert_eq!(store.generation(), g);
+        assert!(
+            store.durable_generation() < g,
+            "written but not yet flushed"
+        );
+        store.flush().unwrap();
+        assert_eq!(store.durable_generation(), g);
         let later = now + chrono::Duration::minutes(5);
         let (r, b) = store
             .upsert(article(&key, "one, revised", None), later)

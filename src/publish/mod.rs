@@ -94,7 +94,7 @@ pub struct Rendered {
 
 /// Renders the newest `max_entries` posts as Atom and RSS.
 pub fn render(blog: &BlogConfig, store: &Store) -> Result<Rendered, StoreError> {
-    let generation = store.generation();
+    let generation = store.durable_generation();
     let articles = store.newest(blog.max_entries)?;
     let posts: Vec<Post> = articles.iter().map(|a| Post::new(blog, a)).collect();
     let last_modified = articles
@@ -160,7 +160,8 @@ impl FeedCache {
     }
 
     pub fn get(&self) -> Result<Arc<Rendered>, StoreError> {
-        let generation = self.store.generation();
+        // Keyed by what is on disk, so a crash never takes back what was served.
+        let generation = self.store.durable_generation();
         if let Some(r) = self
             .current
             .read()
@@ -173,7 +174,7 @@ impl FeedCache {
         let mut slot = self.current.write().unwrap_or_else(|p| p.into_inner());
         // Another request may have rendered while this one waited for the lock.
         if let Some(r) = slot.as_ref()
-            && r.generation == self.store.generation()
+            && r.generation == self.store.durable_generation()
         {
             return Ok(r.clone());
         }
