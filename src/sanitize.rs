@@ -14,6 +14,12 @@ use url::Url;
 /// javascript:/vbscript:/data: URL can pass. `srcset` is not kept: ammonia neither
 /// checks nor absolutizes the URLs inside it, and `src` alone shows the image.
 pub fn clean_html(html: &str, base: &Url) -> String {
+    if nesting_depth(html) > MAX_NESTING {
+        // The HTML parser's scope checks cost time in proportion to nesting depth for
+        // every tag; such markup is hostile or broken, so only its text is kept.
+        let text = html_to_text(&crate::parse::strip_tags(html));
+        return format!("<p>{}</p>", html_escape::encode_text(&text));
+    }
     let tags: HashSet<&str> = [
         "p",
         "br",
@@ -88,6 +94,52 @@ pub fn clean_html(html: &str, base: &Url) -> String {
         .link_rel(Some("noopener noreferrer nofollow"))
         .strip_comments(true);
     b.clean(html).to_string()
+}
+
+/// Nesting beyond this is refused before parsing: real pages stay under a few hundred
+/// levels, and browsers cap their trees at about 512.
+pub const MAX_NESTING: usize = 3000;
+
+/// The deepest nesting the markup asks for, counting the elements that do not close
+/// themselves implicitly (an unclosed `<p>` or `<li>` ends at the next one). A linear
+/// scan, so it can run before the parser.
+pub fn nesting_depth(html: &str) -> usize {
+    const IMPLICIT: &[&str] = &[
+        "p", "li", "dt", "dd", "tr", "td", "th", "option", "optgroup", "tbody", "thead", "tfoot",
+        "colgroup", "caption", "rb", "rt", "rp", "rtc", "br", "img", "hr", "input", "meta", "link",
+        "area", "base", "col", "embed", "source", "track", "wbr", "param", "keygen", "html",
+        "head", "body",
+    ];
+    let bytes = html.as_bytes();
+    let (mut depth, mut max) = (0usize, 0usize);
+    let mut i = 0;
+    while let Some(off) = bytes[i..].iter().position(|&b| b == b'<') {
+        i += off + 1;
+        let closing = bytes.get(i) == Some(&b'/');
+        let start = if closing { i + 1 } else { i };
+        let len = bytes[start..]
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric())
+            .count();
+        if len == 0 {
+            continue;
+        }
+        let name = html[start..start + len].to_ascii_lowercase();
+        if IMPLICIT.contains(&name.as_str()) {
+            continue;
+        }
+        let self_closing = bytes[start + len..]
+            .iter()
+            .position(|&b| b == b'>')
+            .is_some_and(|end| end > 0 && bytes[start + len + end - 1] == b'/');
+        if closing {
+            depth = depth.saturating_sub(1);
+        } else if !self_closing {
+            depth += 1;
+            max = max.max(depth);
+        }
+    }
+    max
 }
 
 /// The text of an HTML fragment, with blank lines between blocks, for matching and
