@@ -182,32 +182,57 @@ pub fn html_to_text(html: &str) -> String {
     paragraphs.join("\n\n")
 }
 
+/// Elements that start a new block of text (for text views and for the extractor's
+/// measurements alike).
+pub const BLOCKS: &[&str] = &[
+    "p",
+    "div",
+    "section",
+    "article",
+    "main",
+    "li",
+    "td",
+    "th",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "ul",
+    "ol",
+    "table",
+    "tr",
+    "tbody",
+    "thead",
+    "tfoot",
+    "blockquote",
+    "pre",
+    "dl",
+    "dd",
+    "dt",
+    "form",
+    "header",
+    "footer",
+    "aside",
+    "nav",
+    "figure",
+    "figcaption",
+    "body",
+    "html",
+    "center",
+    "address",
+    "fieldset",
+    "details",
+    "summary",
+    "caption",
+    "hgroup",
+    "menu",
+    "hr",
+];
+
 fn is_block(name: &str) -> bool {
-    matches!(
-        name,
-        "p" | "div"
-            | "h1"
-            | "h2"
-            | "h3"
-            | "h4"
-            | "h5"
-            | "h6"
-            | "ul"
-            | "ol"
-            | "li"
-            | "blockquote"
-            | "figure"
-            | "figcaption"
-            | "table"
-            | "tr"
-            | "pre"
-            | "hr"
-            | "dl"
-            | "dt"
-            | "dd"
-            | "section"
-            | "article"
-    )
+    BLOCKS.contains(&name)
 }
 
 #[cfg(test)]

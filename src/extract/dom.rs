@@ -142,52 +142,7 @@ pub struct Stats {
     pub inline_legal: bool,
 }
 
-/// Elements that start a new block of text.
-pub const BLOCKS: &[&str] = &[
-    "p",
-    "div",
-    "section",
-    "article",
-    "main",
-    "li",
-    "td",
-    "th",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "ul",
-    "ol",
-    "table",
-    "tr",
-    "tbody",
-    "thead",
-    "tfoot",
-    "blockquote",
-    "pre",
-    "dl",
-    "dd",
-    "dt",
-    "form",
-    "header",
-    "footer",
-    "aside",
-    "nav",
-    "figure",
-    "figcaption",
-    "body",
-    "html",
-    "center",
-    "address",
-    "fieldset",
-    "details",
-    "summary",
-    "caption",
-    "hgroup",
-    "menu",
-];
+pub use crate::sanitize::BLOCKS;
 
 /// Below this weight a block is too short to be a paragraph of an article.
 pub const MIN_PARAGRAPH: u32 = 25;
