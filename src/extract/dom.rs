@@ -102,6 +102,12 @@ const NEGATIVE_WORDS: &[&str] = &[
     "biography",
     "profile",
     "authorbox",
+    "caption",
+    "credit",
+    "credits",
+    "byline",
+    "dateline",
+    "timestamp",
 ];
 
 /// Words that mark the article itself; they outweigh a negative word on the same element.
