@@ -108,6 +108,7 @@ const NEGATIVE_WORDS: &[&str] = &[
     "byline",
     "dateline",
     "timestamp",
+    "author",
 ];
 
 /// Words that mark the article itself; they outweigh a negative word on the same element.
