@@ -57,6 +57,24 @@ pub struct SourceReport {
 }
 
 impl SourceReport {
+    /// A report with nothing counted yet.
+    pub fn new(src: &ResolvedSource, outcome: Outcome) -> SourceReport {
+        SourceReport {
+            name: src.name.clone(),
+            url: src.url.to_string(),
+            outcome,
+            new: 0,
+            updated: 0,
+            entries: 0,
+            too_old: 0,
+            pages: 0,
+            page_errors: 0,
+            error: None,
+            moved_to: None,
+            next_poll: None,
+        }
+    }
+
     /// A one-word summary for the fetch command's table.
     pub fn status_word(&self) -> &'static str {
         match self.outcome {
@@ -97,20 +115,8 @@ impl Ingest {
     async fn poll_inner(&self, src: &ResolvedSource) -> Result<SourceReport, StoreError> {
         let key = src.url.as_str();
         let mut state = self.store.source_state(key)?;
-        let mut report = SourceReport {
-            name: src.name.clone(),
-            url: key.to_owned(),
-            outcome: Outcome::Fetched,
-            new: 0,
-            updated: 0,
-            entries: 0,
-            too_old: 0,
-            pages: 0,
-            page_errors: 0,
-            error: None,
-            moved_to: state.moved_to.clone(),
-            next_poll: None,
-        };
+        let mut report = SourceReport::new(src, Outcome::Fetched);
+        report.moved_to = state.moved_to.clone();
         if !src.enabled {
             report.outcome = Outcome::Disabled;
             return Ok(report);
@@ -503,20 +509,11 @@ pub async fn run_pass(
     while let Some((i, joined)) = tasks.next().await {
         let report = match joined {
             Ok(r) => r?,
-            Err(join) => SourceReport {
-                name: sources[i].name.clone(),
-                url: sources[i].url.to_string(),
-                outcome: Outcome::Error,
-                new: 0,
-                updated: 0,
-                entries: 0,
-                too_old: 0,
-                pages: 0,
-                page_errors: 0,
-                error: Some(format!("internal error while polling: {join}")),
-                moved_to: None,
-                next_poll: None,
-            },
+            Err(join) => {
+                let mut r = SourceReport::new(&sources[i], Outcome::Error);
+                r.error = Some(format!("internal error while polling: {join}"));
+                r
+            }
         };
         progress(&report);
         reports[i] = Some(report);

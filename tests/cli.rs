@@ -112,6 +112,29 @@ async fn fetch_summarizes_each_source_and_strict_fails_on_errors() {
     assert!(feeds.join("feed.rss").exists());
 }
 
+/// A config for the fixture feeds with the daemon on a free loopback port.
+fn daemon_config(news: &common::NewsServer, dir: &Path) -> (std::path::PathBuf, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let cfg = dir.join("feeds.toml");
+    std::fs::write(&cfg, config_text(news, &dir.join("db"), &listen)).unwrap();
+    (cfg, listen)
+}
+
+fn spawn_daemon(cfg: &Path) -> tokio::process::Child {
+    bin()
+        .arg("--config")
+        .arg(cfg)
+        .arg("serve")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 async fn wait_healthy(base: &str) {
     for _ in 0..200 {
         if let Ok(r) = reqwest::get(format!("{base}/healthz")).await
@@ -129,22 +152,9 @@ async fn commands_reach_a_running_daemon_and_sigterm_stops_it_cleanly() {
     kawaraban::fetch::install_crypto_provider();
     let news = start_news_server().await;
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let listen = format!("127.0.0.1:{port}");
-    let cfg = dir.path().join("feeds.toml");
-    std::fs::write(&cfg, config_text(&news, &dir.path().join("db"), &listen)).unwrap();
+    let (cfg, listen) = daemon_config(&news, dir.path());
 
-    let mut daemon = bin()
-        .arg("--config")
-        .arg(&cfg)
-        .arg("serve")
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut daemon = spawn_daemon(&cfg);
     wait_healthy(&format!("http://{listen}")).await;
 
     // The store is the daemon's: fetch and render go through its admin socket.
@@ -220,25 +230,8 @@ async fn http_proxy_from_the_environment_is_used() {
 async fn the_store_reopens_after_the_daemon_is_killed() {
     let news = start_news_server().await;
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let listen = format!("127.0.0.1:{port}");
-    let cfg = dir.path().join("feeds.toml");
-    std::fs::write(&cfg, config_text(&news, &dir.path().join("db"), &listen)).unwrap();
-    let spawn = || {
-        bin()
-            .arg("--config")
-            .arg(&cfg)
-            .arg("serve")
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap()
-    };
-
-    let mut daemon = spawn();
+    let (cfg, listen) = daemon_config(&news, dir.path());
+    let mut daemon = spawn_daemon(&cfg);
     wait_healthy(&format!("http://{listen}")).await;
     // Wait until the first pass is in the served feed, then kill without warning.
     let client = reqwest::Client::new();
@@ -261,7 +254,7 @@ async fn the_store_reopens_after_the_daemon_is_killed() {
 
     // A new daemon starts on the same store (the stale admin socket is replaced) and
     // serves what the killed one had stored.
-    let mut daemon = spawn();
+    let mut daemon = spawn_daemon(&cfg);
     wait_healthy(&format!("http://{listen}")).await;
     let body = client
         .get(format!("http://{listen}/feed.atom"))
