@@ -177,9 +177,11 @@ fn main_parent(doc: &Html, roots: &[NodeId], m: &Measured) -> Option<NodeId> {
 
 /// Joins the written blocks, keeping the article's own stretch of them.
 fn assemble(blocks: &[String], in_main: &[bool]) -> String {
-    let prose: Vec<Option<usize>> = blocks
+    // Each block's text is read once; every test below works on it.
+    let read: Vec<BlockText> = blocks.iter().map(|b| BlockText::of(b)).collect();
+    let prose: Vec<Option<usize>> = read
         .iter()
-        .map(|b| is_prose(b).then(|| super::dom::weight(&crate::parse::strip_tags(b)) as usize))
+        .map(|r| r.stats.is_paragraph().then_some(r.stats.inline as usize))
         .collect();
     // Before the first paragraph of prose and after the last one, a container holds
     // bylines, dates, photo credits, "related" headings and link lists, not article.
@@ -213,7 +215,7 @@ fn assemble(blocks: &[String], in_main: &[bool]) -> String {
     while i < end {
         // An "end of article" marker (related stories, comments, sharing) once most
         // of the text is in.
-        if before * 10 >= total * 6 && is_end_marker(&blocks[i]) {
+        if before * 10 >= total * 6 && is_end_marker(&read[i].text) {
             end = i;
             break;
         }
@@ -257,14 +259,14 @@ fn assemble(blocks: &[String], in_main: &[bool]) -> String {
     }
     // Between paragraphs, a bare short line (a label, a credit, a date, a button
     // text) is page furniture; headings, lists and quotes are kept.
-    blocks[first..end]
-        .iter()
-        .filter(|b| {
+    (first..end)
+        .filter(|&i| {
+            let (b, t) = (&blocks[i], &read[i].text);
             !(b.is_empty()
-                || is_end_marker(b)
-                || (b.starts_with("<p>") && (is_bare_line(b) || is_notice(b))))
+                || is_end_marker(t)
+                || (b.starts_with("<p>") && (is_bare_line(t) || is_notice(t))))
         })
-        .cloned()
+        .map(|i| blocks[i].as_str())
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -346,15 +348,13 @@ const NOTICE_WORDS: &[&str] = &[
     "広告",
 ];
 
-fn is_notice(block: &str) -> bool {
-    let text = html_escape::decode_html_entities(&crate::parse::strip_tags(block)).to_lowercase();
+fn is_notice(text: &str) -> bool {
+    let text = text.to_lowercase();
     super::dom::weight(&text) < 200 && NOTICE_WORDS.iter().any(|w| text.contains(w))
 }
 
-fn is_end_marker(block: &str) -> bool {
-    let text = html_escape::decode_html_entities(&crate::parse::strip_tags(block))
-        .trim()
-        .to_lowercase();
+fn is_end_marker(text: &str) -> bool {
+    let text = text.trim().to_lowercase();
     let n = text.chars().count();
     n > 0
         && n <= 40
@@ -363,39 +363,41 @@ fn is_end_marker(block: &str) -> bool {
             .any(|m| text.starts_with(m) || (n <= 20 && text.contains(m)))
 }
 
-fn is_bare_line(block: &str) -> bool {
-    let text = crate::parse::strip_tags(block);
-    let text = html_escape::decode_html_entities(&text);
-    let w = super::dom::weight(&text);
+fn is_bare_line(text: &str) -> bool {
+    let w = super::dom::weight(text);
     w < 25
         && !text.trim_end().ends_with(|c: char| {
             super::dom::is_punct(c) || matches!(c, ':' | '：' | '」' | '"' | '”')
         })
 }
 
-/// Whether a written block reads as a paragraph of the article.
-fn is_prose(block: &str) -> bool {
-    let frag = Html::parse_fragment(block);
-    let (mut text, mut link, mut punct) = (0u32, 0u32, 0u32);
-    for t in frag.root_element().descendants() {
-        if let Node::Text(tx) = t.value() {
-            let w = super::dom::weight(tx);
-            text += w;
-            punct += tx.chars().filter(|c| super::dom::is_punct(*c)).count() as u32;
-            if t.ancestors()
-                .any(|a| a.value().as_element().is_some_and(|e| e.name() == "a"))
-            {
-                link += w;
+/// A written block's text and its measurements, read once for the tests in `assemble`.
+struct BlockText {
+    text: String,
+    stats: Stats,
+}
+
+impl BlockText {
+    fn of(block: &str) -> BlockText {
+        let frag = Html::parse_fragment(block);
+        let mut text = String::new();
+        let mut stats = Stats::default();
+        for t in frag.root_element().descendants() {
+            if let Node::Text(tx) = t.value() {
+                let w = super::dom::weight(tx);
+                stats.inline += w;
+                stats.inline_punct +=
+                    tx.chars().filter(|c| super::dom::is_punct(*c)).count() as u32;
+                if t.ancestors()
+                    .any(|a| a.value().as_element().is_some_and(|e| e.name() == "a"))
+                {
+                    stats.inline_link += w;
+                }
+                text.push_str(tx);
             }
         }
+        BlockText { text, stats }
     }
-    let s = Stats {
-        inline: text,
-        inline_link: link,
-        inline_punct: punct,
-        ..Stats::default()
-    };
-    s.is_paragraph()
 }
 
 struct Writer<'a> {
