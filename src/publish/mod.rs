@@ -32,6 +32,8 @@ impl<'a> Post<'a> {
         let base = &blog.base_url.0;
         let link = article.link.clone().unwrap_or_else(|| base.to_string());
         let link_url = Url::parse(&link).unwrap_or_else(|_| base.clone());
+        // Stored bodies were sanitized at ingest; sanitizing again here (50 posts per
+        // store change) means a tightened allowlist also covers what is already stored.
         let body = clean_html(&article.content_html, &link_url);
         let content_html = format!("{body}\n{}", attribution_html(blog, article));
         Post {
