@@ -100,22 +100,26 @@ impl Store {
                 source: sled::Error::Io(e),
             })?;
         }
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(cache_bytes)
-            .open()
-            .map_err(|e| match e {
-                sled::Error::Io(ref io)
-                    if io.kind() == std::io::ErrorKind::WouldBlock
-                        || io.to_string().contains("lock") =>
-                {
-                    StoreError::Locked(path.to_owned())
+        let config = sled::Config::new().path(path).cache_capacity(cache_bytes);
+        let mut opened = config.open();
+        // A store closed a moment ago in this process can still be locked while
+        // sled's background flusher winds down; give it a short while.
+        for _ in 0..LOCK_RETRIES {
+            match &opened {
+                Err(sled::Error::Io(io)) if is_lock_error(io) => {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    opened = config.open();
                 }
-                e => StoreError::Open {
-                    path: path.to_owned(),
-                    source: e,
-                },
-            })?;
+                _ => break,
+            }
+        }
+        let db = opened.map_err(|e| match e {
+            sled::Error::Io(ref io) if is_lock_error(io) => StoreError::Locked(path.to_owned()),
+            e => StoreError::Open {
+                path: path.to_owned(),
+                source: e,
+            },
+        })?;
         let meta = db.open_tree("meta")?;
         let articles = db.open_tree("articles")?;
         match meta.get("schema_version")? {
@@ -353,6 +357,14 @@ impl Store {
         self.inner.durable.fetch_max(g, Ordering::AcqRel);
         Ok(())
     }
+}
+
+/// Attempts after the first while the store is locked: 20 × 50 ms. A command that
+/// finds a running daemon's lock falls back to the admin socket after this wait.
+const LOCK_RETRIES: usize = 20;
+
+fn is_lock_error(io: &std::io::Error) -> bool {
+    io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock")
 }
 
 fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, StoreError> {
