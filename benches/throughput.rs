@@ -329,6 +329,7 @@ fn synthetic_article(i: usize) -> Article {
         updated: first_seen,
         full_text: true,
         aliases: Vec::new(),
+        judgement: None,
     }
 }
 

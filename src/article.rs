@@ -41,6 +41,9 @@ pub struct Article {
     /// Other dedup keys of the same article (the page's canonical URL).
     #[serde(default)]
     pub aliases: Vec<String>,
+    /// Topic, duplicate and category decisions; `None` until it has been judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judgement: Option<crate::judge::Judgement>,
 }
 
 impl Article {

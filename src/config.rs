@@ -34,6 +34,68 @@ pub struct Config {
     pub fetch: FetchConfig,
     #[serde(default, rename = "source")]
     pub sources: Vec<SourceConfig>,
+    /// Without it every article is on topic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<TopicConfig>,
+    #[serde(default, rename = "category", skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<CategoryConfig>,
+    /// The directory of the configuration file: `examples` paths are read from there.
+    #[serde(skip)]
+    pub dir: PathBuf,
+}
+
+/// `[topic]`: what the blog is about.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TopicConfig {
+    /// An article must match one of these (when any are given)…
+    pub include: Vec<Term>,
+    /// …and none of these.
+    pub exclude: Vec<Term>,
+}
+
+/// One `[[category]]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CategoryConfig {
+    pub name: String,
+    /// For URLs and feed terms; default: the name, percent-encoded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slug: Option<String>,
+    /// Terms that decide the category when they match (see `[topic]` for how terms match).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keywords: Vec<Term>,
+    /// JSON lines `{"title", "body", "category"}` the classifier learns from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub examples: Option<PathBuf>,
+    /// Used when nothing else fits.
+    #[serde(default)]
+    pub default: bool,
+}
+
+/// A topic or keyword term: text, or `re:` and a regular expression. Checked as it is
+/// read, so a bad one is reported at its line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Term(pub String);
+
+impl<'de> Deserialize<'de> for Term {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        crate::judge::topic::check_term(&s).map_err(de::Error::custom)?;
+        Ok(Term(s))
+    }
+}
+
+impl Serialize for Term {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl AsRef<str> for Term {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -183,6 +245,10 @@ pub struct SourceConfig {
     /// For portals carrying other outlets' stories: name the publisher from the page.
     #[serde(default)]
     pub publisher_from_page: bool,
+    /// Skip items whose feed title and summary already hit a `[topic]` exclude term,
+    /// without fetching their page.
+    #[serde(default)]
+    pub prefilter: bool,
 }
 
 /// When a source's article pages are fetched for the full text.
@@ -248,6 +314,7 @@ pub struct ResolvedSource {
     pub remove: Vec<String>,
     pub ignore_robots: bool,
     pub publisher_from_page: bool,
+    pub prefilter: bool,
 }
 
 impl ResolvedSource {
@@ -267,7 +334,9 @@ impl Config {
                 path.display()
             ))
         })?;
-        Config::parse(&text, &path.display().to_string())
+        let mut config = Config::parse(&text, &path.display().to_string())?;
+        config.dir = path.parent().map(Path::to_owned).unwrap_or_default();
+        Ok(config)
     }
 
     /// Parses configuration text; `origin` names it in errors.
@@ -347,6 +416,7 @@ impl Config {
             }
             seen.push((url, id.span()));
         }
+        self.validate_categories(origin)?;
         let checks: [(&str, bool, &str); 4] = [
             (
                 "fetch.concurrency",
@@ -371,6 +441,54 @@ impl Config {
         Ok(())
     }
 
+    fn validate_categories(&self, origin: &str) -> Result<(), ConfigError> {
+        let cats = &self.categories;
+        if cats.is_empty() {
+            return Ok(());
+        }
+        let defaults: Vec<&str> = cats
+            .iter()
+            .filter(|c| c.default)
+            .map(|c| c.name.as_str())
+            .collect();
+        if defaults.len() != 1 {
+            return Err(ConfigError(format!(
+                "{origin}: [[category]]: exactly one category needs `default = true` (used when nothing else fits); found {}",
+                if defaults.is_empty() {
+                    "none".to_owned()
+                } else {
+                    defaults.join(", ")
+                }
+            )));
+        }
+        for (i, c) in cats.iter().enumerate() {
+            if c.name.trim().is_empty() {
+                return Err(ConfigError(format!(
+                    "{origin}: category #{}: `name` is empty",
+                    i + 1
+                )));
+            }
+            let slug = c.slug();
+            if slug.is_empty() || slug.contains('/') || slug.starts_with('.') {
+                return Err(ConfigError(format!(
+                    "{origin}: category {:?}: key `slug`: {slug:?} cannot be a URL path segment (no `/`, not empty, not starting with `.`)",
+                    c.name
+                )));
+            }
+            if let Some(j) = cats[..i]
+                .iter()
+                .position(|o| o.name == c.name || o.slug() == slug)
+            {
+                return Err(ConfigError(format!(
+                    "{origin}: category {:?} has the same name or slug as category #{}: each needs its own",
+                    c.name,
+                    j + 1
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Every configured source with defaults filled in, in file order.
     pub fn resolved_sources(&self) -> Vec<ResolvedSource> {
         self.sources
@@ -389,6 +507,7 @@ impl Config {
                     remove: s.remove.clone(),
                     ignore_robots: s.ignore_robots,
                     publisher_from_page: s.publisher_from_page,
+                    prefilter: s.prefilter,
                 })
             })
             .collect()
@@ -397,6 +516,22 @@ impl Config {
     /// The configuration with every default written out, as TOML.
     pub fn to_resolved_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
+    }
+}
+
+impl CategoryConfig {
+    /// The category's URL segment and feed term.
+    pub fn slug(&self) -> String {
+        match &self.slug {
+            Some(s) => s.clone(),
+            None => percent_encoding::utf8_percent_encode(
+                self.name.trim(),
+                percent_encoding::NON_ALPHANUMERIC,
+            )
+            .to_string()
+            .replace("%2D", "-")
+            .replace("%5F", "_"),
+        }
     }
 }
 

@@ -36,8 +36,17 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn new(config: &Config, store: Store) -> anyhow::Result<Daemon> {
+        let judge = Arc::new(crate::judge::for_store(config, &store)?);
         let ingest = Ingest::new(config.fetch.clone(), store.clone())
-            .context("setting up the HTTP client")?;
+            .context("setting up the HTTP client")?
+            .with_judge(judge.clone());
+        let caught_up = ingest.judge_pending()?;
+        if caught_up > 0 {
+            tracing::info!(
+                articles = caught_up,
+                "judged articles stored but not judged before"
+            );
+        }
         Ok(Daemon {
             sources: config.resolved_sources(),
             ingest: Arc::new(ingest),
@@ -102,6 +111,8 @@ impl Daemon {
         let app = Router::new()
             .route("/fetch", post(admin_fetch))
             .route("/render", post(admin_render))
+            .route("/rejudge", post(admin_rejudge))
+            .route("/explain", post(admin_explain))
             .with_state(admin);
         let mut stop = shutdown;
         tokio::spawn(async move {
@@ -141,6 +152,42 @@ async fn admin_render(State(s): State<AdminState>, body: String) -> Response {
     match write_dir(&rendered, &out) {
         Ok(()) => json_response(&serde_json::json!({ "entries": rendered.entries, "out": out })),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")).into_response(),
+    }
+}
+
+/// A rejudge asked by `kawaraban rejudge`: the body names the edited configuration
+/// file, whose `[topic]` and categories the daemon adopts when the change is applied.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct RejudgeRequest {
+    pub config: PathBuf,
+    pub apply: bool,
+}
+
+async fn admin_rejudge(State(s): State<AdminState>, body: String) -> Response {
+    let req: RejudgeRequest = match serde_json::from_str(&body) {
+        Ok(r) => r,
+        Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    };
+    let judge = match Config::load(&req.config)
+        .map_err(anyhow::Error::from)
+        .and_then(|c| crate::judge::for_store(&c, &s.ingest.store))
+    {
+        Ok(j) => Arc::new(j),
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("{e:#}")).into_response(),
+    };
+    let ingest = s.ingest.clone();
+    let done = tokio::task::spawn_blocking(move || ingest.rejudge(judge, req.apply)).await;
+    match done {
+        Ok(Ok(changes)) => json_response(&changes),
+        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+async fn admin_explain(State(s): State<AdminState>, body: String) -> Response {
+    match crate::judge::explain(&s.ingest.store, body.trim()) {
+        Ok(text) => text.unwrap_or_default().into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
 }
 

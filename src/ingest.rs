@@ -15,6 +15,7 @@ use crate::article::{Article, article_key, canonical_url};
 use crate::config::{FetchConfig, ResolvedSource};
 use crate::fetch::{FetchError, Fetcher, Request, Response, policy};
 use crate::fulltext::{self, Pages, wants_page};
+use crate::judge::{self, Judge};
 use crate::parse::{self, ParsedEntry};
 use crate::sanitize::{clean_html, html_to_text};
 use crate::store::{SourceState, Store, StoreError, Upsert};
@@ -44,6 +45,12 @@ pub struct SourceReport {
     pub entries: usize,
     /// Entries older than `max_age` at first sight, not stored.
     pub too_old: usize,
+    /// New or changed articles judged off the blog's topic, and those folded into a
+    /// story already stored from another outlet.
+    #[serde(default)]
+    pub off_topic: usize,
+    #[serde(default)]
+    pub folded: usize,
     /// Article pages fetched for the full text, and those that failed.
     #[serde(default)]
     pub pages: usize,
@@ -67,6 +74,8 @@ impl SourceReport {
             updated: 0,
             entries: 0,
             too_old: 0,
+            off_topic: 0,
+            folded: 0,
             pages: 0,
             page_errors: 0,
             error: None,
@@ -93,16 +102,56 @@ pub struct Ingest {
     pages: Pages,
     pub store: Store,
     pub fetch: FetchConfig,
+    /// Replaced when a rejudge applies a changed configuration.
+    judge: std::sync::RwLock<Arc<Judge>>,
+    /// One article is judged at a time: two outlets' copies of a story polled at once
+    /// must see each other, which they would not if both looked before either wrote.
+    judging: std::sync::Mutex<()>,
 }
 
 impl Ingest {
+    /// An ingest that keeps and files everything; see [`Ingest::with_judge`].
     pub fn new(fetch: FetchConfig, store: Store) -> Result<Ingest, FetchError> {
         Ok(Ingest {
             fetcher: Fetcher::new(&fetch)?,
             pages: Pages::default(),
             store,
             fetch,
+            judge: std::sync::RwLock::new(Arc::new(Judge::permissive())),
+            judging: std::sync::Mutex::new(()),
         })
+    }
+
+    /// Judges every stored article with `judge` (topic, duplicates, category).
+    pub fn with_judge(self, judge: Arc<Judge>) -> Ingest {
+        *self.judge.write().unwrap_or_else(|p| p.into_inner()) = judge;
+        self
+    }
+
+    fn judge(&self) -> Arc<Judge> {
+        self.judge.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Rejudges every stored article with `judge` (see [`judge::rejudge`]), one
+    /// article at a time with the polls. Applied, `judge` also judges what comes next.
+    pub fn rejudge(
+        &self,
+        judge: Arc<Judge>,
+        apply: bool,
+    ) -> Result<Vec<judge::Change>, StoreError> {
+        let _one = self.judging.lock().unwrap_or_else(|p| p.into_inner());
+        let changes = judge::rejudge(&self.store, &judge, apply)?;
+        if apply {
+            *self.judge.write().unwrap_or_else(|p| p.into_inner()) = judge;
+            self.store.flush()?;
+        }
+        Ok(changes)
+    }
+
+    /// Judges what was stored but not judged (a crash in between); returns how many.
+    pub fn judge_pending(&self) -> Result<usize, StoreError> {
+        let _one = self.judging.lock().unwrap_or_else(|p| p.into_inner());
+        judge::judge_pending(&self.store, &self.judge())
     }
 
     /// Polls one source and records the result. Store failures are the only errors
@@ -296,8 +345,16 @@ impl Ingest {
                 continue;
             }
             // Known articles keep the page text they have; only new ones (or ones
-            // whose page could not be read before) send a request to the site.
+            // whose page could not be read before) send a request to the site. A
+            // prefiltering source spares the request for what is off topic anyway.
+            let prefiltered = src.prefilter
+                && !self
+                    .judge()
+                    .topic
+                    .excluded_by(&article.title, &article.content_text)
+                    .is_empty();
             if stored.as_ref().is_none_or(|a| !a.full_text)
+                && !prefiltered
                 && wants_page(src, &article.content_text)
                 && let Some(link) = article.link.as_deref().and_then(|l| Url::parse(l).ok())
             {
@@ -311,7 +368,8 @@ impl Ingest {
                     Err(e) => self.page_failed(report, state, &link, &e.to_string()),
                 }
             }
-            self.count(self.store.upsert(article, now)?.0, report, state);
+            let stored = self.store.upsert(article, now)?;
+            self.count(stored, report, state)?;
         }
         Ok(Ok(()))
     }
@@ -388,13 +446,15 @@ impl Ingest {
                 updated: now,
                 full_text: false,
                 aliases: Vec::new(),
+                judgement: None,
             };
             fulltext::merge(&mut article, x);
             if self.too_old(&article, now) {
                 report.too_old += 1;
                 continue;
             }
-            self.count(self.store.upsert(article, now)?.0, report, state);
+            let stored = self.store.upsert(article, now)?;
+            self.count(stored, report, state)?;
         }
         Ok(Ok(()))
     }
@@ -423,7 +483,27 @@ impl Ingest {
         state.last_page_error = Some(format!("{url}: {error}"));
     }
 
-    fn count(&self, upsert: Upsert, report: &mut SourceReport, state: &mut SourceState) {
+    /// Counts a stored article, judging it when it is new or its text changed.
+    fn count(
+        &self,
+        (upsert, article): (Upsert, Article),
+        report: &mut SourceReport,
+        state: &mut SourceState,
+    ) -> Result<(), StoreError> {
+        if upsert != Upsert::Unchanged {
+            let judged = {
+                let _one = self.judging.lock().unwrap_or_else(|p| p.into_inner());
+                judge::judge_stored(&self.store, &self.judge(), &article.id, Utc::now())?
+            };
+            if let Some(j) = judged {
+                if !j.topic.on_topic {
+                    report.off_topic += 1;
+                } else if j.duplicate_of.is_some() {
+                    report.folded += 1;
+                }
+                tracing::debug!(id = %article.id, title = %article.title, reason = %j.reason(), "judged");
+            }
+        }
         match upsert {
             Upsert::New => {
                 report.new += 1;
@@ -432,6 +512,7 @@ impl Ingest {
             Upsert::Updated => report.updated += 1,
             Upsert::Unchanged => {}
         }
+        Ok(())
     }
 }
 
@@ -480,6 +561,7 @@ pub fn to_article(
         updated: now,
         full_text: false,
         aliases: Vec::new(),
+        judgement: None,
     }
 }
 

@@ -12,6 +12,7 @@ pub mod extract;
 pub mod fetch;
 pub mod fulltext;
 pub mod ingest;
+pub mod judge;
 pub mod parse;
 pub mod publish;
 pub mod sanitize;

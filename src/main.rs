@@ -91,6 +91,36 @@ enum Command {
         after_help = "Example:\n  kawaraban check-config --config config/offline.toml"
     )]
     CheckConfig,
+    /// Tell whether pairs of texts are the same story (JSON lines on stdin).
+    #[command(
+        after_help = "Reads {\"a\": TEXT, \"b\": TEXT} per line and prints {\"duplicate\": true|false, \"score\": X} per line, in order.\n\nExample:\n  kawaraban dedup --pairs < pairs.jsonl"
+    )]
+    Dedup {
+        /// Compare the pairs given on stdin (the only mode).
+        #[arg(long, required = true)]
+        pairs: bool,
+    },
+    /// File texts under categories (JSON lines on stdin), or explain a stored article.
+    #[command(
+        after_help = "Reads {\"title\", \"body\"} per line and prints {\"category\": NAME, \"score\": X, \"why\": \"...\"} per line, in order.\n\nExamples:\n  kawaraban categorize < articles.jsonl                 # the configured categories\n  kawaraban categorize --train labeled.jsonl < articles.jsonl\n  kawaraban categorize --explain https://news.example.jp/a/1.html"
+    )]
+    Categorize {
+        /// Learn the categories from these JSON lines {"title", "body", "category"}
+        /// instead of the configuration.
+        #[arg(long, conflicts_with = "explain")]
+        train: Option<PathBuf>,
+        /// Print every decision about a stored article (its id or URL).
+        #[arg(long, value_name = "ID-or-URL")]
+        explain: Option<String>,
+    },
+    /// Re-run the topic filter and categories over stored articles (a dry run unless --apply).
+    #[command(
+        after_help = "Example:\n  kawaraban rejudge           # list what would change\n  kawaraban rejudge --apply   # change it; the feeds follow"
+    )]
+    Rejudge {
+        #[arg(long)]
+        apply: bool,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -191,7 +221,173 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             };
             extract_page(page, file, url, format, &opts).await
         }
+        Command::Dedup { .. } => dedup_pairs(),
+        Command::Categorize {
+            train: Some(train), ..
+        } => categorize_trained(&train),
+        Command::Categorize {
+            explain: Some(what),
+            ..
+        } => explain(load_config(&cli.config)?, &what).await,
+        Command::Categorize { .. } => categorize_configured(&load_config(&cli.config)?),
+        Command::Rejudge { apply } => rejudge(load_config(&cli.config)?, &cli.config, apply).await,
     }
+}
+
+/// Lines of JSON objects from stdin, each parsed as `T`; a bad line stops with its number.
+fn stdin_json_lines<T: serde::de::DeserializeOwned>(
+    mut each: impl FnMut(T) -> anyhow::Result<()>,
+) -> Result<(), Failure> {
+    use std::io::BufRead;
+    for (n, line) in std::io::stdin().lock().lines().enumerate() {
+        let line = line.context("reading stdin")?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value = serde_json::from_str(&line)
+            .map_err(|e| Failure(2, anyhow::anyhow!("stdin line {}: {e}", n + 1)))?;
+        each(value)?;
+    }
+    Ok(())
+}
+
+fn dedup_pairs() -> Result<u8, Failure> {
+    use kawaraban::judge::dedup;
+    use std::io::Write;
+    #[derive(serde::Deserialize)]
+    struct Pair {
+        a: String,
+        b: String,
+    }
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    stdin_json_lines(|p: Pair| {
+        let v = dedup::compare(&dedup::fingerprint(&p.a), &dedup::fingerprint(&p.b));
+        let line = serde_json::json!({ "duplicate": v.duplicate, "score": v.score });
+        writeln!(out, "{line}").context("writing stdout")
+    })?;
+    out.flush().context("writing stdout")?;
+    Ok(0)
+}
+
+#[derive(serde::Deserialize)]
+struct Text {
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    body: String,
+}
+
+fn categorize_trained(train: &Path) -> Result<u8, Failure> {
+    use kawaraban::config::CategoryConfig;
+    use kawaraban::judge::category::{Categorizer, read_examples};
+    let examples = read_examples(train).map_err(|e| Failure(2, anyhow::anyhow!(e)))?;
+    let mut configs: Vec<CategoryConfig> = Vec::new();
+    for e in &examples {
+        if !configs.iter().any(|c| c.name == e.category) {
+            configs.push(CategoryConfig {
+                name: e.category.clone(),
+                slug: None,
+                keywords: Vec::new(),
+                examples: None,
+                default: configs.is_empty(),
+            });
+        }
+    }
+    if configs.is_empty() {
+        return Err(Failure(
+            2,
+            anyhow::anyhow!("{}: no examples to learn from", train.display()),
+        ));
+    }
+    let categorizer =
+        Categorizer::new(&configs, &examples).map_err(|e| Failure(2, anyhow::anyhow!(e)))?;
+    print_categories(&categorizer)
+}
+
+fn categorize_configured(config: &Config) -> Result<u8, Failure> {
+    let judge =
+        kawaraban::judge::Judge::from_config(config, &[]).map_err(|e| Failure(2, e.into()))?;
+    if judge.categories.is_empty() {
+        return Err(Failure(
+            2,
+            anyhow::anyhow!(
+                "no [[category]] in the configuration: add categories, or pass --train FILE"
+            ),
+        ));
+    }
+    print_categories(&judge.categories)
+}
+
+fn print_categories(categorizer: &kawaraban::judge::category::Categorizer) -> Result<u8, Failure> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    stdin_json_lines(|t: Text| {
+        let line = match categorizer.decide(&t.title, &t.body) {
+            Some(c) => serde_json::json!({ "category": c.name, "score": c.score, "why": c.why }),
+            None => serde_json::json!({ "category": null, "score": 0.0, "why": "no categories" }),
+        };
+        writeln!(out, "{line}").context("writing stdout")
+    })?;
+    out.flush().context("writing stdout")?;
+    Ok(0)
+}
+
+async fn explain(config: Config, what: &str) -> Result<u8, Failure> {
+    let text = match open_store(&config)? {
+        Some(store) => kawaraban::judge::explain(&store, what)?,
+        None => {
+            let socket = admin::socket_path(&config.store.path);
+            let body = admin::request(&socket, "POST", "/explain", what).await?;
+            Some(body).filter(|b| !b.is_empty())
+        }
+    };
+    match text {
+        Some(t) => {
+            print!("{t}");
+            Ok(0)
+        }
+        None => Err(Failure(
+            1,
+            anyhow::anyhow!("no stored article has the id or URL {what:?}"),
+        )),
+    }
+}
+
+async fn rejudge(config: Config, config_path: &Path, apply: bool) -> Result<u8, Failure> {
+    let changes: Vec<kawaraban::judge::Change> = match open_store(&config)? {
+        Some(store) => {
+            let judge = kawaraban::judge::for_store(&config, &store).map_err(|e| Failure(2, e))?;
+            let changes = kawaraban::judge::rejudge(&store, &judge, apply)?;
+            store.flush()?;
+            changes
+        }
+        None => {
+            eprintln!("a daemon is running: asking it to rejudge (with its configuration)");
+            let socket = admin::socket_path(&config.store.path);
+            let config_path = std::path::absolute(config_path)
+                .with_context(|| format!("resolving {}", config_path.display()))?;
+            let req = kawaraban::daemon::RejudgeRequest {
+                config: config_path,
+                apply,
+            };
+            let body = serde_json::to_string(&req).context("writing the request")?;
+            let body = admin::request(&socket, "POST", "/rejudge", &body).await?;
+            serde_json::from_str(&body).context("reading the daemon's answer")?
+        }
+    };
+    for c in &changes {
+        println!("{}  {}\n    {} -> {}", c.id, c.title, c.before, c.after);
+    }
+    println!(
+        "{} articles {}",
+        changes.len(),
+        if apply {
+            "changed"
+        } else {
+            "would change (run with --apply to change them)"
+        }
+    );
+    Ok(0)
 }
 
 /// Opens the store, or says that a daemon holds it (then the caller asks the daemon).
@@ -237,9 +433,13 @@ async fn fetch_once(config: Config, strict: bool) -> Result<u8, Failure> {
     let sources = config.resolved_sources();
     let reports = match open_store(&config)? {
         Some(store) => {
+            let judge = kawaraban::judge::for_store(&config, &store).map_err(|e| Failure(2, e))?;
             let ingest = Arc::new(
-                Ingest::new(config.fetch.clone(), store).context("setting up the HTTP client")?,
+                Ingest::new(config.fetch.clone(), store)
+                    .context("setting up the HTTP client")?
+                    .with_judge(Arc::new(judge)),
             );
+            ingest.judge_pending()?;
             let bar = progress_bar(sources.len() as u64);
             let reports = run_pass(ingest, &sources, |r| match &bar {
                 Some(b) => {

@@ -7,6 +7,14 @@
 //!   walk it backwards and never scan the whole store
 //! - `by_key`: dedup key (the canonical URL when there is one) → id
 //! - `sources`: source URL → fetch state
+//! - `posts`: post time ++ id → id, for the articles that are posts of their own (on
+//!   topic, not folded into another): what the feeds show, newest first
+//! - `dedup`: dedup index key (big-endian) ++ first-seen time ++ id → (); the newest few
+//!   under a key are an article's duplicate candidates, so a lookup costs the same
+//!   however many articles are stored
+//! - `fingerprints`: id → the article's dedup fingerprint
+//! - `pending`: ids stored or changed but not judged yet (a crash between storing and
+//!   judging is caught up at the next start)
 //! - `meta`: schema version
 
 use std::path::{Path, PathBuf};
@@ -19,6 +27,8 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use crate::article::{Article, article_id};
+use crate::judge::dedup::{self, Fingerprint};
+use crate::judge::{Candidate, Lookup, Plan};
 
 const SCHEMA_VERSION: u32 = 1;
 
@@ -85,6 +95,10 @@ struct Inner {
     by_time: sled::Tree,
     by_key: sled::Tree,
     sources: sled::Tree,
+    posts: sled::Tree,
+    dedup: sled::Tree,
+    fingerprints: sled::Tree,
+    pending: sled::Tree,
     /// Bumped on every article write.
     generation: AtomicU64,
     /// The generation last made durable by a flush: what the feeds may show, so a
@@ -140,12 +154,24 @@ impl Store {
                 meta.insert("schema_version", SCHEMA_VERSION.to_string().as_bytes())?;
             }
         }
+        let pending = db.open_tree("pending")?;
+        // Articles stored before judging existed are judged once, at the next pass.
+        if meta.get("judging")?.is_none() {
+            for item in articles.iter() {
+                pending.insert(item?.0, &[])?;
+            }
+            meta.insert("judging", "1")?;
+        }
         Ok(Store {
             inner: Arc::new(Inner {
                 path: path.to_owned(),
                 by_time: db.open_tree("by_time")?,
                 by_key: db.open_tree("by_key")?,
                 sources: db.open_tree("sources")?,
+                posts: db.open_tree("posts")?,
+                dedup: db.open_tree("dedup")?,
+                fingerprints: db.open_tree("fingerprints")?,
+                pending,
                 articles,
                 db,
                 generation: AtomicU64::new(0),
@@ -178,8 +204,8 @@ impl Store {
     ) -> Result<(Upsert, Article), StoreError> {
         let i = &self.inner;
         let abort = |e: serde_json::Error| ConflictableTransactionError::Abort(e.to_string());
-        let result =
-            (&i.articles, &i.by_time, &i.by_key).transaction(|(articles, by_time, by_key)| {
+        let result = (&i.articles, &i.by_time, &i.by_key, &i.pending).transaction(
+            |(articles, by_time, by_key, pending)| {
                 let mut existing_id = None;
                 for k in std::iter::once(&article.key).chain(&article.aliases) {
                     if existing_id.is_none() {
@@ -201,6 +227,7 @@ impl Store {
                     for k in std::iter::once(&fresh.key).chain(&fresh.aliases) {
                         by_key.insert(k.as_bytes(), fresh.id.as_bytes())?;
                     }
+                    pending.insert(fresh.id.as_bytes(), &[])?;
                     return Ok((Upsert::New, fresh));
                 };
                 let old: Article = serde_json::from_slice(&old_bytes).map_err(abort)?;
@@ -213,6 +240,7 @@ impl Store {
                 merged.published = article.published.or(old.published);
                 merged.updated = old.updated;
                 merged.aliases = old.aliases.clone();
+                merged.judgement = old.judgement.clone();
                 for k in std::iter::once(&article.key).chain(&article.aliases) {
                     if *k != merged.key && !merged.aliases.contains(k) {
                         merged.aliases.push(k.clone());
@@ -235,6 +263,7 @@ impl Store {
                 }
                 if content_changed {
                     merged.updated = now;
+                    pending.insert(merged.id.as_bytes(), &[])?;
                 }
                 articles.insert(
                     merged.id.as_bytes(),
@@ -251,7 +280,8 @@ impl Store {
                     )?;
                 }
                 Ok((Upsert::Updated, merged))
-            });
+            },
+        );
         let out = result.map_err(|e| match e {
             TransactionError::Abort(msg) => StoreError::Corrupt(msg),
             TransactionError::Storage(e) => StoreError::Io(e),
@@ -300,6 +330,120 @@ impl Store {
                 None => {
                     tracing::warn!(id = %String::from_utf8_lossy(&id), "time index points at a missing article")
                 }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The newest `n` posts (on topic, not folded into another), newest first.
+    pub fn newest_posts(&self, n: usize) -> Result<Vec<Article>, StoreError> {
+        let mut out = Vec::with_capacity(n.min(1024));
+        for item in self.inner.posts.iter().rev() {
+            if out.len() >= n {
+                break;
+            }
+            let (_, id) = item?;
+            if let Some(bytes) = self.inner.articles.get(&id)? {
+                out.push(decode(&bytes)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Ids stored or changed since they were last judged.
+    pub fn pending(&self) -> Result<Vec<String>, StoreError> {
+        self.inner
+            .pending
+            .iter()
+            .keys()
+            .map(|k| Ok(String::from_utf8_lossy(&k?).into_owned()))
+            .collect()
+    }
+
+    pub fn forget_pending(&self, id: &str) -> Result<(), StoreError> {
+        self.inner.pending.remove(id.as_bytes())?;
+        Ok(())
+    }
+
+    /// Writes the judgements of a plan: only the `judgement` of each article changes,
+    /// so text stored meanwhile by another poll is kept (and stays pending, to be judged
+    /// again). The post and dedup indexes follow, in the same transaction.
+    pub fn apply(&self, plan: &Plan) -> Result<(), StoreError> {
+        let i = &self.inner;
+        let abort = |e: String| ConflictableTransactionError::Abort(e);
+        let result = (&i.articles, &i.posts, &i.dedup, &i.fingerprints, &i.pending).transaction(
+            |(articles, posts, dedup_tree, fingerprints, pending)| {
+                for new in &plan.articles {
+                    let Some(bytes) = articles.get(new.id.as_bytes())? else {
+                        continue;
+                    };
+                    let mut cur: Article =
+                        serde_json::from_slice(&bytes).map_err(|e| abort(e.to_string()))?;
+                    let was_post = cur.judgement.as_ref().is_some_and(|j| j.is_post());
+                    let is_post = new.judgement.as_ref().is_some_and(|j| j.is_post());
+                    if was_post {
+                        posts.remove(time_key(cur.post_time(), &cur.id))?;
+                    }
+                    if is_post {
+                        posts.insert(time_key(cur.post_time(), &cur.id), cur.id.as_bytes())?;
+                    }
+                    if new.id == plan.id && cur.same_content(new) {
+                        pending.remove(cur.id.as_bytes())?;
+                    }
+                    cur.judgement = new.judgement.clone();
+                    articles.insert(
+                        cur.id.as_bytes(),
+                        serde_json::to_vec(&cur).map_err(|e| abort(e.to_string()))?,
+                    )?;
+                    if new.id == plan.id {
+                        let when = time_key(cur.first_seen, &cur.id);
+                        if let Some(old) = fingerprints.get(cur.id.as_bytes())?
+                            && let Some(old) = Fingerprint::from_bytes(&old)
+                        {
+                            for k in dedup::index_keys(&old) {
+                                dedup_tree.remove(dedup_key(k, &when))?;
+                            }
+                        }
+                        match &plan.fingerprint {
+                            Some(fp) => {
+                                fingerprints.insert(cur.id.as_bytes(), fp.to_bytes())?;
+                                for k in dedup::index_keys(fp) {
+                                    dedup_tree.insert(dedup_key(k, &when), &[])?;
+                                }
+                            }
+                            None => {
+                                fingerprints.remove(cur.id.as_bytes())?;
+                            }
+                        }
+                    }
+                }
+                Ok(())
+            },
+        );
+        result.map_err(|e| match e {
+            TransactionError::Abort(msg) => StoreError::Corrupt(msg),
+            TransactionError::Storage(e) => StoreError::Io(e),
+        })?;
+        i.generation.fetch_add(1, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Categories the operator set by hand: training examples for the classifier.
+    pub fn confirmed_examples(&self) -> Result<Vec<crate::judge::category::Example>, StoreError> {
+        let mut out = Vec::new();
+        for a in self.all_articles() {
+            let a = a?;
+            if let Some(c) = a
+                .judgement
+                .as_ref()
+                .and_then(|j| j.category.as_ref())
+                .filter(|c| c.manual)
+            {
+                out.push(crate::judge::category::Example {
+                    title: a.title.clone(),
+                    body: a.content_text.clone(),
+                    category: c.name.clone(),
+                });
             }
         }
         Ok(out)
@@ -371,6 +515,56 @@ fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
+/// Duplicate candidates kept per dedup index key: the newest, since a story is re-run
+/// by other outlets within days.
+const CANDIDATES_PER_KEY: usize = 50;
+
+impl Lookup for Store {
+    type Error = StoreError;
+
+    fn article(&self, id: &str) -> Result<Option<Article>, StoreError> {
+        self.get(id)
+    }
+
+    fn candidates(&self, keys: &[u64]) -> Result<Vec<Candidate>, StoreError> {
+        let mut ids: Vec<Vec<u8>> = Vec::new();
+        for k in keys {
+            for item in self
+                .inner
+                .dedup
+                .scan_prefix(k.to_be_bytes())
+                .keys()
+                .rev()
+                .take(CANDIDATES_PER_KEY)
+            {
+                let key = item?;
+                let id = key.get(16..).unwrap_or_default().to_vec();
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(bytes) = self.inner.fingerprints.get(&id)?
+                && let Some(fingerprint) = Fingerprint::from_bytes(&bytes)
+            {
+                out.push(Candidate {
+                    id: String::from_utf8_lossy(&id).into_owned(),
+                    fingerprint,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn dedup_key(k: u64, time_and_id: &[u8]) -> Vec<u8> {
+    let mut key = k.to_be_bytes().to_vec();
+    key.extend_from_slice(time_and_id);
+    key
+}
+
 /// Sorts by time as bytes: the sign bit is flipped so dates before 1970 order too.
 fn time_key(t: DateTime<Utc>, id: &str) -> Vec<u8> {
     let secs = (t.timestamp() as u64) ^ (1 << 63);
@@ -405,6 +599,7 @@ mod tests {
             updated: now,
             full_text: false,
             aliases: vec![],
+            judgement: None,
         }
     }
 

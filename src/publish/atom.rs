@@ -1,7 +1,7 @@
 //! The merged Atom 1.0 feed.
 
 use atom_syndication::{
-    Content, Entry, Feed, FixedDateTime, Generator, Link, Person, Source, Text,
+    Category, Content, Entry, Feed, FixedDateTime, Generator, Link, Person, Source, Text,
 };
 use chrono::{DateTime, Utc};
 
@@ -32,6 +32,7 @@ pub fn render(blog: &BlogConfig, posts: &[Post], updated: DateTime<Utc>) -> Vec<
         .join("feed.atom")
         .map(|u| u.to_string())
         .unwrap_or_default();
+    let category_scheme = super::category_scheme(blog);
     let author = Person {
         name: blog.author.clone(),
         ..Default::default()
@@ -39,12 +40,21 @@ pub fn render(blog: &BlogConfig, posts: &[Post], updated: DateTime<Utc>) -> Vec<
     let entries = posts
         .iter()
         .map(|p| {
-            let a = p.article;
+            let a = &p.article;
             Entry {
                 title: Text::plain(a.title.clone()),
                 id: p.id.clone(),
-                updated: fixed(a.updated.max(a.post_time())),
-                published: Some(fixed(a.post_time())),
+                updated: fixed(p.updated),
+                published: Some(fixed(p.root.post_time())),
+                categories: p
+                    .category
+                    .iter()
+                    .map(|c| Category {
+                        term: c.slug.clone(),
+                        scheme: Some(category_scheme.clone()),
+                        label: Some(c.name.clone()),
+                    })
+                    .collect(),
                 authors: vec![author.clone()],
                 links: vec![link(&p.link, "alternate", Some("text/html"))],
                 content: Some(Content {

@@ -13,36 +13,94 @@ use url::Url;
 
 use crate::article::Article;
 use crate::config::BlogConfig;
+use crate::judge::category::CategoryChoice;
 use crate::sanitize::clean_html;
 use crate::store::{Store, StoreError};
 
-/// One published post, as every output format needs it.
-pub struct Post<'a> {
-    pub article: &'a Article,
+/// One published post, as every output format needs it. A story several outlets ran
+/// is one post: it keeps the id of the article stored first (`root`) and shows the
+/// fullest text among them (`article`), with that outlet's attribution.
+pub struct Post {
+    /// The article shown: its title, body, publisher and link.
+    pub article: Article,
+    /// The article whose id the post keeps, and whose time orders the feeds.
+    pub root: Article,
+    /// The other outlets' articles on the same story.
+    pub also: Vec<Article>,
     /// `tag:` URI, stable for the post's lifetime.
     pub id: String,
-    /// Sanitized body followed by the attribution line.
+    /// Sanitized body followed by the attribution line (and "also reported by").
     pub content_html: String,
     /// Where the post links: the original article, else the blog.
     pub link: String,
+    pub category: Option<CategoryChoice>,
+    /// The last change a reader would see: text, or what was folded into it.
+    pub updated: DateTime<Utc>,
 }
 
-impl<'a> Post<'a> {
-    pub fn new(blog: &BlogConfig, article: &'a Article) -> Post<'a> {
+impl Post {
+    /// The post for `root` and the articles folded into it.
+    pub fn new(blog: &BlogConfig, root: Article, folded: Vec<Article>) -> Post {
+        let shown = crate::judge::fullest(std::iter::once(&root).chain(&folded))
+            .cloned()
+            .unwrap_or_else(|| root.clone());
+        let mut also: Vec<Article> = std::iter::once(&root)
+            .chain(&folded)
+            .filter(|a| a.id != shown.id)
+            .cloned()
+            .collect();
+        also.sort_by(|a, b| a.first_seen.cmp(&b.first_seen).then(a.id.cmp(&b.id)));
         let base = &blog.base_url.0;
-        let link = article.link.clone().unwrap_or_else(|| base.to_string());
+        let link = shown.link.clone().unwrap_or_else(|| base.to_string());
         let link_url = Url::parse(&link).unwrap_or_else(|_| base.clone());
         // Stored bodies were sanitized at ingest; sanitizing again here (50 posts per
         // store change) means a tightened allowlist also covers what is already stored.
-        let body = clean_html(&article.content_html, &link_url);
-        let content_html = format!("{body}\n{}", attribution_html(blog, article));
+        let body = clean_html(&shown.content_html, &link_url);
+        let mut content_html = format!("{body}\n{}", attribution_html(blog, &shown));
+        if !also.is_empty() {
+            content_html.push('\n');
+            content_html.push_str(&also_html(&also));
+        }
+        let judgement = root.judgement.as_ref();
+        let updated = std::iter::once(&root)
+            .chain(&folded)
+            .map(|a| a.updated)
+            .chain(judgement.map(|j| j.changed))
+            .max()
+            .unwrap_or(root.updated)
+            .max(root.post_time());
         Post {
-            article,
-            id: post_id(base, article),
+            id: post_id(base, &root),
+            category: judgement.and_then(|j| j.category.clone()),
+            article: shown,
+            root,
+            also,
             content_html,
             link,
+            updated,
         }
     }
+}
+
+/// "Also reported by" the other outlets, each linking its article.
+fn also_html(also: &[Article]) -> String {
+    let items: Vec<String> = also
+        .iter()
+        .map(|a| {
+            let name = html_escape::encode_text(&a.publisher).into_owned();
+            match &a.link {
+                Some(link) => format!(
+                    "<a href=\"{}\" rel=\"noopener noreferrer nofollow\">{name}</a>",
+                    html_escape::encode_double_quoted_attribute(link)
+                ),
+                None => name,
+            }
+        })
+        .collect();
+    format!(
+        "<p class=\"also-reported\">also reported by {}</p>",
+        items.join(", ")
+    )
 }
 
 /// A post id that never changes: the blog's host, the day the article was first seen
@@ -74,6 +132,15 @@ fn attribution_html(blog: &BlogConfig, a: &Article) -> String {
     }
 }
 
+/// Where the blog's category pages live: the scheme of every feed category.
+pub fn category_scheme(blog: &BlogConfig) -> String {
+    blog.base_url
+        .0
+        .join("category/")
+        .map(|u| u.to_string())
+        .unwrap_or_default()
+}
+
 /// Dates in feeds: whole seconds (atom_syndication would write nanoseconds), UTC.
 pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
@@ -97,11 +164,10 @@ pub struct Rendered {
 /// Renders the newest `max_entries` posts as Atom and RSS.
 pub fn render(blog: &BlogConfig, store: &Store) -> Result<Rendered, StoreError> {
     let generation = store.durable_generation();
-    let articles = store.newest(blog.max_entries)?;
-    let posts: Vec<Post> = articles.iter().map(|a| Post::new(blog, a)).collect();
-    let last_modified = articles
+    let posts = posts(blog, store, blog.max_entries)?;
+    let last_modified = posts
         .iter()
-        .map(|a| a.updated.max(a.first_seen))
+        .map(|p| p.updated.max(p.root.first_seen))
         .max()
         .unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
     let atom = Bytes::from(atom::render(blog, &posts, last_modified));
@@ -117,6 +183,26 @@ pub fn render(blog: &BlogConfig, store: &Store) -> Result<Rendered, StoreError> 
         last_modified,
         entries: posts.len(),
     })
+}
+
+/// The newest `n` posts, each with the articles folded into it.
+pub fn posts(blog: &BlogConfig, store: &Store, n: usize) -> Result<Vec<Post>, StoreError> {
+    let mut out = Vec::new();
+    for root in store.newest_posts(n)? {
+        let folded_ids = root
+            .judgement
+            .as_ref()
+            .map(|j| j.folded.clone())
+            .unwrap_or_default();
+        let mut folded = Vec::with_capacity(folded_ids.len());
+        for id in folded_ids {
+            if let Some(a) = store.get(&id)? {
+                folded.push(a);
+            }
+        }
+        out.push(Post::new(blog, root, folded));
+    }
+    Ok(out)
 }
 
 /// Writes the feeds as static files into `dir` (created if needed). Each file is

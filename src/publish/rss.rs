@@ -16,10 +16,11 @@ pub fn render(blog: &BlogConfig, posts: &[Post], updated: DateTime<Utc>) -> Vec<
         .join("feed.rss")
         .map(|u| u.to_string())
         .unwrap_or_default();
+    let category_scheme = super::category_scheme(blog);
     let items = posts
         .iter()
         .map(|p| {
-            let a = p.article;
+            let a = &p.article;
             Item {
                 title: Some(a.title.clone()),
                 link: Some(p.link.clone()),
@@ -28,7 +29,15 @@ pub fn render(blog: &BlogConfig, posts: &[Post], updated: DateTime<Utc>) -> Vec<
                     value: p.id.clone(),
                     permalink: false,
                 }),
-                pub_date: Some(a.post_time().to_rfc2822()),
+                pub_date: Some(p.root.post_time().to_rfc2822()),
+                categories: p
+                    .category
+                    .iter()
+                    .map(|c| rss::Category {
+                        name: c.name.clone(),
+                        domain: Some(category_scheme.clone()),
+                    })
+                    .collect(),
                 source: Some(Source {
                     url: a.source_url.clone(),
                     title: Some(a.publisher.clone()),
