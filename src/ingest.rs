@@ -496,9 +496,13 @@ impl Ingest {
                 judge::judge_stored(&self.store, &self.judge(), &article.id, Utc::now())?
             };
             if let Some(j) = judged {
+                // Folded either way: into a story stored before, or (when another
+                // source's poll began later but finished first) that story into this.
+                let grouped =
+                    |j: &judge::Judgement| j.duplicate_of.is_some() || !j.folded.is_empty();
                 if !j.topic.on_topic {
                     report.off_topic += 1;
-                } else if j.duplicate_of.is_some() {
+                } else if grouped(&j) && !article.judgement.as_ref().is_some_and(grouped) {
                     report.folded += 1;
                 }
                 tracing::debug!(id = %article.id, title = %article.title, reason = %j.reason(), "judged");

@@ -490,10 +490,24 @@ fn print_summary(reports: &[SourceReport]) {
         let pad = width - display_width(&r.name);
         let detail = match (r.status_word(), &r.error) {
             (_, Some(e)) => e.clone(),
-            ("new", _) => format!(
-                "{} new, {} updated of {} entries",
-                r.new, r.updated, r.entries
-            ),
+            ("new", _) => {
+                let mut judged = Vec::new();
+                if r.off_topic > 0 {
+                    judged.push(format!("{} off topic", r.off_topic));
+                }
+                if r.folded > 0 {
+                    judged.push(format!("{} folded", r.folded));
+                }
+                let judged = if judged.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", judged.join(", "))
+                };
+                format!(
+                    "{} new, {} updated of {} entries{judged}",
+                    r.new, r.updated, r.entries
+                )
+            }
             _ => format!("{} entries", r.entries),
         };
         println!(

@@ -33,6 +33,10 @@ pub struct Example {
     pub category: String,
 }
 
+/// Occurrences of one keyword counted at most: a long article repeating a word should
+/// not outweigh a headline.
+const KEYWORD_CAP: usize = 5;
+
 struct Category {
     name: String,
     slug: String,
@@ -134,34 +138,32 @@ impl Categorizer {
         Some(self.choice(cat, 0.0, "default: no keyword matched".into()))
     }
 
-    /// A keyword rule decides when one category's keywords match more than any other's;
-    /// a match in the title counts twice, since headlines name what a story is about.
+    /// A keyword rule decides when one category's keywords occur more often than any
+    /// other's; an occurrence in the title counts twice, since headlines name what a
+    /// story is about.
     fn by_keywords(&self, title: &str, body: &str) -> Option<CategoryChoice> {
         let (title, body) = (fold(title), fold(body));
-        let mut best: Option<(usize, usize, Vec<&str>)> = None;
-        let mut runner_up = 0;
+        let mut scored: Vec<(usize, usize, Vec<&str>)> = Vec::new();
         for (i, c) in self.cats.iter().enumerate() {
-            if c.keywords.is_empty() {
+            let in_title = c.keywords.occurrences(&title, KEYWORD_CAP);
+            let in_body = c.keywords.occurrences(&body, KEYWORD_CAP);
+            let score = in_title.iter().map(|(_, n)| 2 * n).sum::<usize>()
+                + in_body.iter().map(|(_, n)| n).sum::<usize>();
+            if score == 0 {
                 continue;
             }
-            let in_title = c.keywords.matches(&title);
-            let in_body = c.keywords.matches(&body);
-            let mut terms = in_title.clone();
-            terms.extend(in_body.iter().filter(|t| !in_title.contains(t)));
-            let score =
-                2 * in_title.len() + in_body.iter().filter(|t| !in_title.contains(t)).count();
-            match &best {
-                Some((_, s, _)) if score <= *s => runner_up = runner_up.max(score),
-                _ => {
-                    if let Some((_, s, _)) = &best {
-                        runner_up = runner_up.max(*s);
-                    }
-                    best = Some((i, score, terms));
+            let mut terms: Vec<&str> = in_title.iter().map(|(t, _)| *t).collect();
+            for (t, _) in &in_body {
+                if !terms.contains(t) {
+                    terms.push(t);
                 }
             }
+            scored.push((i, score, terms));
         }
-        let (i, score, terms) = best?;
-        (score > 0 && score > runner_up).then(|| {
+        scored.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let runner_up = scored.get(1).map_or(0, |s| s.1);
+        let (i, score, terms) = scored.into_iter().next()?;
+        (score > runner_up).then(|| {
             self.choice(
                 &self.cats[i],
                 1.0,

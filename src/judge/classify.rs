@@ -6,15 +6,19 @@
 //!
 //! Features are n-grams of the [`fold`]ed text: runs of kana, kanji and hangul are cut
 //! into character 1- to 3-grams, since no dictionary is available to find words there;
-//! words of space-separated scripts give unigrams and bigrams. Title n-grams count twice:
-//! a headline names the subject in few words. The counts are weighted by sublinear TF
-//! times smoothed IDF and normalized to unit length, then one L2-loss linear SVM per label
-//! (one-vs-rest, dual coordinate descent with shrinking, the method of liblinear) is
-//! fitted. N-grams are keyed by a 64-bit hash so that no string is stored; the names
-//! shown in [`Prediction::features`] are recovered from the document itself.
+//! words of space-separated scripts give unigrams and bigrams. Title n-grams count one and
+//! a half times: a headline names the subject in few words, but editors' titles also
+//! tease. The counts are weighted by sublinear TF times smoothed IDF and normalized to unit
+//! length, then one L2-loss linear SVM per label (one-vs-rest, dual coordinate descent with
+//! shrinking, the method of liblinear) is fitted, the labels on parallel threads. C is
+//! lower than scikit-learn's default of 1: with twenty examples a label, and with editors
+//! who do not always agree with themselves, a wider margin generalizes better, and it
+//! converges in fewer passes. N-grams are keyed by a 64-bit hash so that no string is
+//! stored; the names shown in [`Prediction::features`] are recovered from the document.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Mutex;
 
 use super::text::{fold, is_cjk, is_word_char};
 use unicode_normalization::{IsNormalized, is_nfkc_quick};
@@ -48,10 +52,12 @@ pub struct Options {
     pub cjk_ngrams: (usize, usize),
     /// Word bigrams besides unigrams for space-separated scripts.
     pub word_bigrams: bool,
-    /// How many times each title n-gram is counted.
+    /// How many times each title n-gram is counted; not positive: the title is left out.
     pub title_weight: f32,
-    /// SVM cost: higher fits the examples more closely.
+    /// SVM cost: higher fits the examples more closely. Not positive and finite: 0.25.
     pub c: f64,
+    /// What the SVM minimizes.
+    pub loss: Loss,
     /// How many features [`Prediction::features`] lists.
     pub explain: usize,
 }
@@ -61,11 +67,21 @@ impl Default for Options {
         Options {
             cjk_ngrams: (1, 3),
             word_bigrams: true,
-            title_weight: 2.0,
-            c: 1.0,
+            title_weight: 1.5,
+            c: 0.25,
+            loss: Loss::SquaredHinge,
             explain: 5,
         }
     }
+}
+
+/// The SVM's loss on examples inside the margin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Loss {
+    /// max(0, 1 − y·f(x))², as scikit-learn's `LinearSVC` by default.
+    SquaredHinge,
+    /// max(0, 1 − y·f(x)).
+    Hinge,
 }
 
 /// Margins of a linear SVM on unit-length vectors are mostly within ±1.5; this spreads
@@ -76,8 +92,10 @@ pub const MARGIN_SCALE: f64 = 3.0;
 /// time; the start of an article carries its subject.
 const MAX_FIELD_BYTES: usize = 64 * 1024;
 
-/// The optimizer stops at this projected-gradient gap, liblinear's default.
-const EPSILON: f64 = 0.1;
+/// The optimizer stops at this projected-gradient gap. liblinear's default is 0.1; on the
+/// sets measured, 0.5 chose the same labels (within ±0.2 points of accuracy) in a fifth
+/// fewer passes, and training time is what a daemon start waits for.
+const EPSILON: f64 = 0.5;
 const MAX_EPOCHS: usize = 1000;
 
 /// A trained model: fixed once built, cheap to share between threads.
@@ -131,7 +149,10 @@ impl Classifier {
         let mut vocab: HashMap<u64, u32, BuildHasherDefault<HashedKey>> = HashMap::default();
         let mut df: Vec<u32> = Vec::new();
         let mut rows = Rows::default();
-        let mut raw: Vec<f32> = Vec::new();
+        let nnz: usize = chunks.iter().map(|c| c.ids.len()).sum();
+        rows.ids.reserve_exact(nnz);
+        rows.values.reserve_exact(nnz);
+        rows.start.reserve_exact(docs.len());
         for chunk in &chunks {
             let global: Vec<u32> = chunk
                 .hashes
@@ -150,9 +171,9 @@ impl Classifier {
                 df[id as usize] += 1;
                 rows.ids.push(id);
             }
-            rows.start
-                .extend(chunk.start.iter().map(|s| s + raw.len()));
-            raw.extend(&chunk.counts);
+            let offset = rows.values.len();
+            rows.start.extend(chunk.start.iter().map(|s| s + offset));
+            rows.values.extend(&chunk.counts);
         }
         // Smoothed IDF, as scikit-learn computes it, so that a term in every document
         // still counts a little.
@@ -161,7 +182,7 @@ impl Classifier {
             .iter()
             .map(|&d| (((1.0 + n) / (1.0 + f64::from(d))).ln() + 1.0) as f32)
             .collect();
-        rows.weigh(&raw, &idf);
+        rows.weigh(&idf);
 
         let mut present: Vec<usize> = examples.iter().map(|(_, l)| *l).collect();
         present.sort_unstable();
@@ -178,7 +199,12 @@ impl Classifier {
                     .iter()
                     .map(|(_, l)| if *l == label { 1.0 } else { -1.0 })
                     .collect();
-                let (weights, bias) = svm(&rows, &y, idf.len(), options.c);
+                let c = if options.c > 0.0 && options.c.is_finite() {
+                    options.c
+                } else {
+                    Options::default().c
+                };
+                let (weights, bias) = svm(&rows, &y, idf.len(), c, options.loss);
                 LabelModel {
                     label,
                     weights,
@@ -206,12 +232,7 @@ impl Classifier {
                 if m.weights.is_empty() {
                     return 0.0;
                 }
-                let dot: f32 = ids
-                    .iter()
-                    .zip(&values)
-                    .map(|(&j, &v)| m.weights[j as usize] * v)
-                    .sum();
-                f64::from(dot + m.bias)
+                f64::from(sparse_dot(&m.weights, &ids, &values) + m.bias)
             })
             .collect();
         let mut best = 0;
@@ -292,7 +313,9 @@ impl Classifier {
             .collect();
         // Ties broken by id keep the list deterministic.
         weighed.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        weighed.truncate(self.options.explain);
+        // Overlapping character n-grams repeat each other ("通販", "通", "販"): more
+        // candidates are named than shown, and only the longest of nested ones is listed.
+        weighed.truncate(self.options.explain.saturating_mul(4));
         let mut names: HashMap<u32, String> = HashMap::new();
         for text in [doc.title, doc.body] {
             let folded = fold_field(text);
@@ -304,10 +327,25 @@ impl Classifier {
                 }
             });
         }
-        weighed
-            .into_iter()
-            .filter_map(|(j, w)| Some((names.remove(&j)?, w)))
-            .collect()
+        let mut shown: Vec<(String, f64)> = Vec::with_capacity(self.options.explain);
+        for (j, w) in weighed {
+            if shown.len() == self.options.explain {
+                break;
+            }
+            let Some(name) = names.remove(&j) else {
+                continue;
+            };
+            if shown.iter().any(|(s, _)| s.contains(name.as_str())) {
+                continue;
+            }
+            // A longer n-gram replaces the part of it listed before: "攻撃" over "攻".
+            match shown.iter_mut().find(|(s, _)| name.contains(s.as_str())) {
+                Some(part) => *part = (name, w),
+                None => shown.push((name, w)),
+            }
+        }
+        shown.sort_by(|a, b| b.1.total_cmp(&a.1));
+        shown
     }
 }
 
@@ -324,14 +362,11 @@ struct Rows {
 }
 
 impl Rows {
-    /// Turns the raw counts (aligned with `ids`) into unit-length TF-IDF rows.
-    fn weigh(&mut self, raw: &[f32], idf: &[f32]) {
-        self.values = self
-            .ids
-            .iter()
-            .zip(raw)
-            .map(|(&j, &c)| tf(c) * idf[j as usize])
-            .collect();
+    /// Weighs the term frequencies in `values` by IDF and makes rows unit length.
+    fn weigh(&mut self, idf: &[f32]) {
+        for (v, &j) in self.values.iter_mut().zip(&self.ids) {
+            *v *= idf[j as usize];
+        }
         for i in 0..self.len() {
             let from = self.start[i];
             let to = self.start.get(i + 1).copied().unwrap_or(self.ids.len());
@@ -354,27 +389,30 @@ impl Rows {
     }
 }
 
-/// L2-regularized L2-loss SVM by dual coordinate descent (Hsieh et al. 2008, liblinear's
-/// default solver for this loss), with a bias feature of value 1. Returns the weights and
+/// L2-regularized linear SVM by dual coordinate descent with shrinking (Hsieh et al.
+/// 2008, the solver of liblinear), with a bias feature of value 1. Returns the weights and
 /// the bias.
-fn svm(rows: &Rows, y: &[f32], dim: usize, c: f64) -> (Vec<f32>, f32) {
+fn svm(rows: &Rows, y: &[f32], dim: usize, c: f64, loss: Loss) -> (Vec<f32>, f32) {
     let l = rows.len();
-    let diag = 0.5 / c;
-    let mut w = vec![0f64; dim];
+    // The squared hinge puts C in the diagonal and leaves alpha unbounded above.
+    let (diag, upper) = match loss {
+        Loss::SquaredHinge => (0.5 / c, f64::INFINITY),
+        Loss::Hinge => (0.0, c),
+    };
+    let mut w = vec![0f32; dim];
     let mut b = 0f64;
     let mut alpha = vec![0f64; l];
     let qd: Vec<f64> = (0..l)
         .map(|i| {
             let (_, v) = rows.row(i);
-            diag + 1.0 + v.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>()
+            diag + 1.0 + v.iter().map(|&x| f64::from(x * x)).sum::<f64>()
         })
         .collect();
     let mut index: Vec<usize> = (0..l).collect();
     let mut active = l;
     let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
-    // No upper bound on alpha with the squared hinge, so only the lower one shrinks.
-    let mut pg_max_old = f64::INFINITY;
-    for _ in 0..std::env::var("EPOCHS").ok().and_then(|v| v.parse().ok()).unwrap_or(MAX_EPOCHS) {
+    let (mut pg_max_old, mut pg_min_old) = (f64::INFINITY, f64::NEG_INFINITY);
+    for _ in 0..MAX_EPOCHS {
         let (mut pg_max, mut pg_min) = (f64::NEG_INFINITY, f64::INFINITY);
         for s in 0..active {
             let t = s + (rng.next() % (active - s) as u64) as usize;
@@ -385,51 +423,78 @@ fn svm(rows: &Rows, y: &[f32], dim: usize, c: f64) -> (Vec<f32>, f32) {
             let i = index[s];
             let yi = f64::from(y[i]);
             let (ids, vals) = rows.row(i);
-            let dot: f64 = ids
-                .iter()
-                .zip(vals)
-                .map(|(&j, &x)| w[j as usize] * f64::from(x))
-                .sum::<f64>()
-                + b;
-            let g = yi * dot - 1.0 + alpha[i] * diag;
-            let mut pg = 0.0;
+            let dot = sparse_dot(&w, ids, vals);
+            let g = yi * (f64::from(dot) + b) - 1.0 + alpha[i] * diag;
+            let mut pg = g;
             if alpha[i] == 0.0 {
                 if g > pg_max_old {
-                    // Bound and unlikely to move: leave it out until the final check.
+                    // At a bound and pushed against it: leave it out until the final check.
                     active -= 1;
                     index.swap(s, active);
                     continue;
-                } else if g < 0.0 {
-                    pg = g;
                 }
-            } else {
-                pg = g;
+                pg = g.min(0.0);
+            } else if alpha[i] >= upper {
+                if g < pg_min_old {
+                    active -= 1;
+                    index.swap(s, active);
+                    continue;
+                }
+                pg = g.max(0.0);
             }
             pg_max = pg_max.max(pg);
             pg_min = pg_min.min(pg);
             if pg.abs() > 1e-12 {
                 let old = alpha[i];
-                alpha[i] = (old - g / qd[i]).max(0.0);
+                alpha[i] = (old - g / qd[i]).clamp(0.0, upper);
                 let d = (alpha[i] - old) * yi;
+                let df = d as f32;
                 for (&j, &x) in ids.iter().zip(vals) {
-                    w[j as usize] += d * f64::from(x);
+                    w[j as usize] += df * x;
                 }
                 b += d;
             }
             s += 1;
         }
-        if pg_max - pg_min <= std::env::var("EPS").ok().and_then(|v| v.parse().ok()).unwrap_or(EPSILON) {
+        if pg_max - pg_min <= EPSILON {
             if active == l {
                 break;
             }
             // Converged on the active set: check once more on all examples.
             active = l;
             pg_max_old = f64::INFINITY;
+            pg_min_old = f64::NEG_INFINITY;
             continue;
         }
         pg_max_old = if pg_max <= 0.0 { f64::INFINITY } else { pg_max };
+        pg_min_old = if pg_min >= 0.0 {
+            f64::NEG_INFINITY
+        } else {
+            pg_min
+        };
     }
-    (w.into_iter().map(|x| x as f32).collect(), b as f32)
+
+    (w, b as f32)
+}
+
+/// Four running sums instead of one: the additions no longer wait on each other, which
+/// makes the optimizer's inner loop several times faster.
+fn sparse_dot(w: &[f32], ids: &[u32], vals: &[f32]) -> f32 {
+    let mut sum = [0f32; 4];
+    let mut ids4 = ids.chunks_exact(4);
+    let mut vals4 = vals.chunks_exact(4);
+    for (i, v) in (&mut ids4).zip(&mut vals4) {
+        for k in 0..4 {
+            sum[k] += w[i[k] as usize] * v[k];
+        }
+    }
+    let rest: f32 = ids4
+        .remainder()
+        .iter()
+        .zip(vals4.remainder())
+        .map(|(&j, &x)| w[j as usize] * x)
+        .sum();
+    (sum[0] + sum[1]) + (sum[2] + sum[3]) + rest
 }
 
 /// Fixed-seed generator for the optimizer's visiting order: same data, same model.
@@ -454,7 +519,7 @@ struct Counts {
     /// Where each document's entries begin in `ids` and `counts`.
     start: Vec<usize>,
     ids: Vec<u32>,
-    /// Title-weighted occurrences.
+    /// Sublinear term frequency of the title-weighted occurrences.
     counts: Vec<f32>,
 }
 
@@ -486,7 +551,7 @@ impl Counts {
             });
             for id in seen.drain(..) {
                 out.ids.push(id);
-                out.counts.push(tally[id as usize]);
+                out.counts.push(tf(tally[id as usize]));
                 tally[id as usize] = 0.0;
             }
         }
@@ -510,7 +575,8 @@ fn for_each_gram(doc: Doc<'_>, options: &Options, emit: &mut impl FnMut(u64, f32
 }
 
 /// `work` applied to every item, on up to as many threads as there are cores; results in
-/// the order of `items`.
+/// the order of `items`. Each thread's share sits behind a lock that whichever thread comes
+/// first empties, so a thread that cannot be started (or starts late) costs time, not items.
 fn parallel<T: Send, R: Send>(items: Vec<T>, work: impl Fn(T) -> R + Sync) -> Vec<R> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
@@ -518,27 +584,33 @@ fn parallel<T: Send, R: Send>(items: Vec<T>, work: impl Fn(T) -> R + Sync) -> Ve
     if threads <= 1 {
         return items.into_iter().map(work).collect();
     }
-    let mut queues: Vec<Vec<(usize, T)>> = (0..threads).map(|_| Vec::new()).collect();
+    let mut shares: Vec<Vec<(usize, T)>> = (0..threads).map(|_| Vec::new()).collect();
     for (k, item) in items.into_iter().enumerate() {
-        queues[k % threads].push((k, item));
+        shares[k % threads].push((k, item));
     }
-    let work = &work;
+    let shares: Vec<Mutex<Vec<(usize, T)>>> = shares.into_iter().map(Mutex::new).collect();
+    let run = |share: &Mutex<Vec<(usize, T)>>| -> Vec<(usize, R)> {
+        let mine = std::mem::take(&mut *share.lock().unwrap_or_else(|e| e.into_inner()));
+        mine.into_iter().map(|(k, item)| (k, work(item))).collect()
+    };
     let mut done: Vec<(usize, R)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = queues
-            .into_iter()
-            .map(|queue| {
-                scope.spawn(move || {
-                    queue
-                        .into_iter()
-                        .map(|(k, item)| (k, work(item)))
-                        .collect::<Vec<_>>()
-                })
+        let handles: Vec<_> = shares[1..]
+            .iter()
+            .filter_map(|share| {
+                std::thread::Builder::new()
+                    .spawn_scoped(scope, || run(share))
+                    .ok()
             })
             .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
+        let mut done: Vec<(usize, R)> = shares.iter().flat_map(&run).collect();
+        for handle in handles {
+            done.extend(
+                handle
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e)),
+            );
+        }
+        done
     });
     done.sort_unstable_by_key(|x| x.0);
     done.into_iter().map(|x| x.1).collect()
@@ -554,7 +626,7 @@ fn fold_field(text: &str) -> String {
     let text = &text[..end];
     if text.is_ascii() {
         text.to_ascii_lowercase()
-    } else if is_nfkc_quick(text.chars()) == IsNormalized::Yes {
+    } else if text.chars().all(stable) || is_nfkc_quick(text.chars()) == IsNormalized::Yes {
         // Per character, as `fold` does: `str::to_lowercase` would treat a final sigma apart.
         let mut out = String::with_capacity(text.len());
         for c in text.chars() {
@@ -571,6 +643,20 @@ fn fold_field(text: &str) -> String {
     } else {
         fold(text)
     }
+}
+
+/// Characters that NFKC leaves alone and that never combine with a neighbour: most of
+/// Japanese text. Checking these by range is much quicker than the general lookup.
+fn stable(c: char) -> bool {
+    matches!(c as u32,
+        0x00..=0x7F
+        | 0x3001..=0x3002   // 、。
+        | 0x300C..=0x3011   // 「」『』【】
+        | 0x3041..=0x3096   // hiragana, without the combining sound marks
+        | 0x30A1..=0x30FA   // katakana
+        | 0x30FC            // ー
+        | 0x4E00..=0x9FFF   // CJK unified ideographs
+    )
 }
 
 /// Where an n-gram was found in the folded text, to name it.
@@ -592,30 +678,30 @@ impl Span {
 /// Calls `emit` with the hash and place of every n-gram of `text` (already folded).
 /// A word bigram hashes like its name, the two words joined by one space.
 fn grams(text: &str, options: &Options, emit: &mut impl FnMut(u64, Span)) {
-    let bytes = text.as_bytes();
-    let (lo, hi) = options.cjk_ngrams;
-    let mut run: Vec<usize> = Vec::new();
+    let (lo, hi) = (options.cjk_ngrams.0.max(1), options.cjk_ngrams.1);
+    let mut run: Vec<(usize, char)> = Vec::new();
     let mut previous: Option<(usize, usize, u64)> = None;
     let mut chars = text.char_indices().peekable();
     while let Some((start, c)) = chars.next() {
         if is_cjk(c) {
             run.clear();
-            run.push(start);
-            let mut end = start + c.len_utf8();
+            run.push((start, c));
             while let Some(&(p, c)) = chars.peek() {
                 if !is_cjk(c) {
                     break;
                 }
-                run.push(p);
-                end = p + c.len_utf8();
+                run.push((p, c));
                 chars.next();
             }
-            run.push(end);
-            let len = run.len() - 1;
-            for n in lo.max(1)..=hi.min(len) {
-                for k in 0..=len - n {
-                    let (a, b) = (run[k], run[k + n]);
-                    emit(fnv(FNV_OFFSET, &bytes[a..b]), Span::Chars(a, b));
+            let end_of = |k: usize| run[k].0 + run[k].1.len_utf8();
+            for k in 0..run.len() {
+                // The n-grams starting here share their prefix hash.
+                let mut h = HASH_START;
+                for (n, &(_, c)) in run[k..].iter().take(hi).enumerate() {
+                    h = hash_char(h, c);
+                    if n + 1 >= lo {
+                        emit(h, Span::Chars(run[k].0, end_of(k + n)));
+                    }
                 }
             }
             // A word on either side of Japanese text is not its neighbour.
@@ -623,24 +709,25 @@ fn grams(text: &str, options: &Options, emit: &mut impl FnMut(u64, Span)) {
         } else if is_word_char(c) {
             let mut end = start + c.len_utf8();
             let mut len = 1;
+            let mut h = hash_char(HASH_START, c);
             while let Some(&(p, c)) = chars.peek() {
                 if !is_word_char(c) {
                     break;
                 }
                 end = p + c.len_utf8();
                 len += 1;
+                h = hash_char(h, c);
                 chars.next();
             }
             // One-letter tokens ("a", the "s" of "it's") say nothing about the subject.
             if len < 2 {
                 continue;
             }
-            let h = fnv(FNV_OFFSET, &bytes[start..end]);
             emit(h, Span::Chars(start, end));
             if options.word_bigrams
                 && let Some((a, b, ph)) = previous
             {
-                let joined = fnv(fnv(ph, b" "), &bytes[start..end]);
+                let joined = hash_str(hash_char(ph, ' '), &text[start..end]);
                 emit(joined, Span::Words(a, b, start, end));
             }
             previous = Some((start, end, h));
@@ -648,15 +735,16 @@ fn grams(text: &str, options: &Options, emit: &mut impl FnMut(u64, Span)) {
     }
 }
 
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const HASH_START: u64 = 0xcbf2_9ce4_8422_2325;
 
-/// FNV-1a, continuing from `state`: hashing "a b" equals hashing "a", then " ", then "b".
-fn fnv(mut state: u64, bytes: &[u8]) -> u64 {
-    for &b in bytes {
-        state ^= u64::from(b);
-        state = state.wrapping_mul(0x0100_0000_01b3);
-    }
-    state
+/// FNV-1a over whole characters: an n-gram's hash is its name's, `hash_str("a b")` equals
+/// hashing "a", then ' ', then "b", and the hashes of a run's n-grams extend each other.
+fn hash_char(state: u64, c: char) -> u64 {
+    (state ^ u64::from(c)).wrapping_mul(0x0100_0000_01b3)
+}
+
+fn hash_str(state: u64, text: &str) -> u64 {
+    text.chars().fold(state, hash_char)
 }
 
 /// The keys are hashes already; mixing once more is enough for the table.
@@ -669,7 +757,9 @@ impl Hasher for HashedKey {
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        self.0 = fnv(self.0 ^ FNV_OFFSET, bytes);
+        self.0 = bytes
+            .iter()
+            .fold(self.0 ^ HASH_START, |h, &b| hash_char(h, char::from(b)));
     }
 
     fn write_u64(&mut self, n: u64) {
@@ -691,12 +781,48 @@ mod tests {
 
     fn sample() -> Vec<(Doc<'static>, usize)> {
         vec![
-            (doc("通販サイトでカード情報流出", "ネットショップの決済画面が改ざんされ、クレジットカード情報が盗まれた。"), 0),
-            (doc("偽通販サイトに注意", "通販サイトで注文した商品が届かない。カード決済の被害。"), 0),
-            (doc("ランサムウェア被害で工場停止", "サーバがランサムウェアに感染し、ファイルが暗号化された。"), 1),
-            (doc("病院にサイバー攻撃", "電子カルテが停止、ランサムウェアによる攻撃とみられる。"), 1),
-            (doc("Team wins the cup final", "The striker scored twice as the home team won the match."), 2),
-            (doc("Champion wins gold", "The athlete won the race and the match in a record time."), 2),
+            (
+                doc(
+                    "通販サイトでカード情報流出",
+                    "ネットショップの決済画面が改ざんされ、クレジットカード情報が盗まれた。",
+                ),
+                0,
+            ),
+            (
+                doc(
+                    "偽通販サイトに注意",
+                    "通販サイトで注文した商品が届かない。カード決済の被害。",
+                ),
+                0,
+            ),
+            (
+                doc(
+                    "ランサムウェア被害で工場停止",
+                    "サーバがランサムウェアに感染し、ファイルが暗号化された。",
+                ),
+                1,
+            ),
+            (
+                doc(
+                    "病院にサイバー攻撃",
+                    "電子カルテが停止、ランサムウェアによる攻撃とみられる。",
+                ),
+                1,
+            ),
+            (
+                doc(
+                    "Team wins the cup final",
+                    "The striker scored twice as the home team won the match.",
+                ),
+                2,
+            ),
+            (
+                doc(
+                    "Champion wins gold",
+                    "The athlete won the race and the match in a record time.",
+                ),
+                2,
+            ),
         ]
     }
 
@@ -724,22 +850,25 @@ mod tests {
         let p = model.predict(doc("Cup final", "The home team scored and won the match"));
         assert_eq!(p.label, 2);
         let names: Vec<&str> = p.features.iter().map(|f| f.0.as_str()).collect();
-        assert!(names.iter().all(|n| "cup final the home team scored and won the match".contains(n)));
+        assert!(
+            names
+                .iter()
+                .all(|n| "cup final the home team scored and won the match".contains(n))
+        );
     }
 
     #[test]
     fn label_without_examples_is_never_predicted() {
-        let model =
-            Classifier::train(&labels(&["shop", "empty", "attack", "sport"]), &{
-                let mut s = sample();
-                for e in &mut s {
-                    if e.1 > 0 {
-                        e.1 += 1;
-                    }
+        let model = Classifier::train(&labels(&["shop", "empty", "attack", "sport"]), &{
+            let mut s = sample();
+            for e in &mut s {
+                if e.1 > 0 {
+                    e.1 += 1;
                 }
-                s
-            })
-            .unwrap();
+            }
+            s
+        })
+        .unwrap();
         for (d, _) in sample() {
             assert_ne!(model.predict(d).label, 1);
         }
@@ -765,7 +894,11 @@ mod tests {
         let names = labels(&["shop", "attack", "sport"]);
         let a = Classifier::train(&names, &sample()).unwrap();
         let b = Classifier::train(&names, &sample()).unwrap();
-        for d in [doc("カード情報の流出", "決済"), doc("match", "won the race"), doc("", "")] {
+        for d in [
+            doc("カード情報の流出", "決済"),
+            doc("match", "won the race"),
+            doc("", ""),
+        ] {
             assert_eq!(a.predict(d), b.predict(d));
         }
     }
@@ -774,7 +907,10 @@ mod tests {
     fn any_input_is_accepted() {
         let model = Classifier::train(&labels(&["shop", "attack", "sport"]), &sample()).unwrap();
         let huge = "攻撃".repeat(200_000) + &"word ".repeat(100_000);
-        let garbage: String = (0u32..0x3_0000).filter_map(char::from_u32).step_by(7).collect();
+        let garbage: String = (0u32..0x3_0000)
+            .filter_map(char::from_u32)
+            .step_by(7)
+            .collect();
         for d in [
             doc("", ""),
             doc(" \n\t", "。、!?"),
@@ -787,7 +923,11 @@ mod tests {
             assert!(p.label < 3);
             assert!((0.0..=1.0).contains(&p.score));
         }
-        let weird = vec![(doc("", ""), 0), (doc(&garbage, ""), 1), (doc("", &huge), 1)];
+        let weird = vec![
+            (doc("", ""), 0),
+            (doc(&garbage, ""), 1),
+            (doc("", &huge), 1),
+        ];
         let m = Classifier::train(&labels(&["x", "y"]), &weird).unwrap();
         assert!(m.predict(doc("", "")).label < 2);
     }
@@ -800,20 +940,38 @@ mod tests {
             let name = span.name(&text);
             assert_eq!(
                 h,
-                fnv(FNV_OFFSET, name.as_bytes()),
+                hash_str(HASH_START, &name),
                 "hash of {name} matches its name"
             );
             seen.push(name);
         });
-        for want in ["emotet", "に", "に感染", "感染", "the", "big cat", "the big"] {
+        for want in [
+            "emotet",
+            "に",
+            "に感染",
+            "感染",
+            "the",
+            "big cat",
+            "the big",
+        ] {
             assert!(seen.iter().any(|s| s == want), "{want} in {seen:?}");
         }
-        assert!(!seen.iter().any(|s| s.contains("emotet ") || s == "に感染 the"));
+        assert!(
+            !seen
+                .iter()
+                .any(|s| s.contains("emotet ") || s == "に感染 the")
+        );
     }
 
     #[test]
     fn folding_shortcut_matches_fold() {
-        for s in ["ABC def", "ＡＢＣ ｶﾞｰﾄﾞ", "攻撃を受けた。", "ÉCOLE ﬁ", "Straße İstanbul ΟΔΟΣ"] {
+        for s in [
+            "ABC def",
+            "ＡＢＣ ｶﾞｰﾄﾞ",
+            "攻撃を受けた。",
+            "ÉCOLE ﬁ",
+            "Straße İstanbul ΟΔΟΣ",
+        ] {
             assert_eq!(fold_field(s), fold(s), "{s}");
         }
     }

@@ -7,9 +7,7 @@
 //! writes in one transaction.
 
 pub mod category;
-#[path = "classify_stub.rs"]
 pub mod classify;
-#[path = "dedup_stub.rs"]
 pub mod dedup;
 pub mod text;
 pub mod topic;

@@ -86,30 +86,45 @@ impl Terms {
     pub fn matches<'a>(&'a self, folded: &str) -> Vec<&'a str> {
         self.terms
             .iter()
-            .filter(|t| t.pattern.is_in(folded))
+            .filter(|t| t.pattern.count(folded, 1) > 0)
             .map(|t| t.original.as_str())
+            .collect()
+    }
+
+    /// Each term found, with how often it occurs (counted up to `cap`).
+    pub fn occurrences<'a>(&'a self, folded: &str, cap: usize) -> Vec<(&'a str, usize)> {
+        self.terms
+            .iter()
+            .map(|t| (t.original.as_str(), t.pattern.count(folded, cap)))
+            .filter(|(_, n)| *n > 0)
             .collect()
     }
 }
 
 impl Pattern {
-    fn is_in(&self, text: &str) -> bool {
+    /// Occurrences in `text`, stopping at `cap`.
+    fn count(&self, text: &str, cap: usize) -> usize {
         match self {
-            Pattern::Regex(re) => re.is_match(text),
+            Pattern::Regex(re) => re.find_iter(text).take(cap).count(),
             Pattern::Literal {
                 folded,
                 bound_start,
                 bound_end,
-            } => text.match_indices(folded.as_str()).any(|(at, _)| {
-                let before_ok =
-                    !bound_start || !text[..at].chars().next_back().is_some_and(is_word_char);
-                let after_ok = !bound_end
-                    || !text[at + folded.len()..]
-                        .chars()
-                        .next()
-                        .is_some_and(is_word_char);
-                before_ok && after_ok
-            }),
+            } => text
+                .match_indices(folded.as_str())
+                .filter(|(at, _)| {
+                    let at = *at;
+                    let before_ok =
+                        !bound_start || !text[..at].chars().next_back().is_some_and(is_word_char);
+                    let after_ok = !bound_end
+                        || !text[at + folded.len()..]
+                            .chars()
+                            .next()
+                            .is_some_and(is_word_char);
+                    before_ok && after_ok
+                })
+                .take(cap)
+                .count(),
         }
     }
 }
