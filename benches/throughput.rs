@@ -2,7 +2,7 @@
 //! so results can be quoted as ratios that survive a change of machine.
 //!
 //! `cargo bench --bench throughput`; `cargo bench --bench throughput -- parse` (or
-//! `-- render`, `-- extract`) runs one group. Peak resident memory is printed at the end.
+//! `-- render`, `-- extract`, `-- judge`) runs one group. Peak resident memory is printed at the end.
 
 use std::cell::LazyCell;
 use std::hint::black_box;
@@ -14,6 +14,8 @@ use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_grou
 use kawaraban::article::Article;
 use kawaraban::config::{BlogConfig, TimeZone};
 use kawaraban::extract::{Options, decode_page, extract};
+use kawaraban::judge::topic::TopicVerdict;
+use kawaraban::judge::{Judge, Judgement, Plan};
 use kawaraban::parse::parse_feed;
 use kawaraban::store::Store;
 use quick_xml::events::Event;
@@ -333,6 +335,25 @@ fn synthetic_article(i: usize) -> Article {
     }
 }
 
+fn as_post(mut a: Article, now: DateTime<Utc>) -> Plan {
+    a.judgement = Some(Judgement {
+        topic: TopicVerdict {
+            on_topic: true,
+            ..TopicVerdict::default()
+        },
+        duplicate_of: None,
+        duplicate_score: None,
+        folded: Vec::new(),
+        category: None,
+        changed: now,
+    });
+    Plan {
+        id: a.id.clone(),
+        articles: vec![a],
+        fingerprint: None,
+    }
+}
+
 struct RenderFixture {
     // Declared before the directory so sled closes before the files are deleted.
     store: Store,
@@ -345,9 +366,12 @@ fn build_store(articles: usize) -> RenderFixture {
     let store = Store::open(&dir.path().join("db"), 64 << 20).expect("open store");
     let now = Utc::now();
     for i in 0..articles {
-        store
+        let (_, stored) = store
             .upsert(synthetic_article(i), now)
             .expect("insert article");
+        // Published as a post of its own, without the dedup index: this group measures
+        // rendering, and the judge group measures judging.
+        store.apply(&as_post(stored, now)).expect("judge article");
     }
     let inserted = started.elapsed();
     // Otherwise sled's background flusher would compete with the measured renders.
@@ -389,7 +413,7 @@ fn render(c: &mut Criterion) {
     });
     group.bench_function(format!("newest_{RENDER_ENTRIES}_of_{articles}"), |b| {
         let store = &fixture.store;
-        b.iter(|| store.newest(black_box(RENDER_ENTRIES)).expect("read"))
+        b.iter(|| store.newest_posts(black_box(RENDER_ENTRIES)).expect("read"))
     });
     group.finish();
 }
@@ -537,6 +561,176 @@ fn extract_pages(c: &mut Criterion) {
 }
 
 /// The kernel's high-water mark for this process, over every group that ran.
+/// Stored articles for the lookup benchmark: distinct stories written from a fixed
+/// vocabulary, as a news store is, so phrases recur across articles but stories do not.
+fn random_story(rng: &mut rand::rngs::StdRng, chars: usize) -> String {
+    use rand::Rng;
+    const WORDS: &str = "政府 企業 警察 被害 情報 流出 調査 発表 顧客 個人 会社 社長 記者 会見 容疑 逮捕 事件 捜査 攻撃 対策 システム サーバー 管理 利用 通信 決済 番号 件数 今年 昨年 国内 海外 関係 担当 専門 機関 報告 確認 可能性 被害額 億円 万件 東京 大阪 県警 市役所 病院 大学 銀行 証券 保険 鉄道 電力 ガス 水道 学校 病院 工場 店舗 倉庫 港湾 空港";
+    let words: Vec<&str> = WORDS.split(' ').collect();
+    let mut out = String::with_capacity(chars * 3);
+    let mut n = 0;
+    while n < chars {
+        let w = words[rng.random_range(0..words.len())];
+        out.push_str(w);
+        n += w.chars().count();
+        match rng.random_range(0..10) {
+            0 => out.push('。'),
+            1 | 2 => out.push('、'),
+            3 => out.push_str(&rng.random_range(1..10_000).to_string()),
+            _ => out.push(['の', 'が', 'を', 'に', 'で', 'と'][rng.random_range(0..6)]),
+        }
+        n += 1;
+    }
+    out
+}
+
+struct JudgeFixture {
+    store: Store,
+    _dir: tempfile::TempDir,
+}
+
+fn judged_store(articles: usize) -> JudgeFixture {
+    use rand::SeedableRng;
+    let started = Instant::now();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(articles as u64);
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let store = Store::open(&dir.path().join("db"), 64 << 20).expect("open store");
+    let judge = Judge::permissive();
+    let now = Utc::now();
+    for i in 0..articles {
+        let mut a = synthetic_article(i);
+        a.content_text = random_story(&mut rng, 600);
+        let (_, stored) = store.upsert(a, now).expect("insert article");
+        kawaraban::judge::judge_stored(&store, &judge, &stored.id, now).expect("judge");
+    }
+    store.flush().expect("flush store");
+    println!(
+        "judge: built and judged a store of {articles} articles in {:.1?}",
+        started.elapsed()
+    );
+    JudgeFixture { store, _dir: dir }
+}
+
+fn jsonl(path: &str) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path))
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
+    text.lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// Judging: duplicate detection per pair against folding the same texts (the fixed
+/// cost every text comparison pays), the dedup lookup against stores of two sizes (it
+/// should cost the same), and categorizing against folding the same documents.
+fn judge(c: &mut Criterion) {
+    use kawaraban::judge::category::{Categorizer, Example};
+    use kawaraban::judge::{dedup, text::fold};
+    let pairs: Vec<(String, String)> = jsonl("tests/fixtures/judge/pairs/pairs.jsonl")
+        .into_iter()
+        .map(|v| {
+            (
+                v["a"].as_str().unwrap_or_default().to_owned(),
+                v["b"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let chars: usize = pairs
+        .iter()
+        .map(|(a, b)| a.chars().count() + b.chars().count())
+        .sum();
+    println!(
+        "judge: {} labeled pairs, {} characters per text on average",
+        pairs.len(),
+        chars / (2 * pairs.len().max(1))
+    );
+    let mut group = c.benchmark_group("judge");
+    group.sampling_mode(SamplingMode::Flat);
+    group.throughput(Throughput::Elements(pairs.len() as u64));
+    group.bench_function("dedup_pairs", |b| {
+        b.iter(|| {
+            pairs
+                .iter()
+                .filter(|(a, b)| {
+                    dedup::compare(&dedup::fingerprint(a), &dedup::fingerprint(b)).duplicate
+                })
+                .count()
+        })
+    });
+    group.bench_function("fold_pairs", |b| {
+        b.iter(|| {
+            pairs
+                .iter()
+                .map(|(a, b)| fold(a).len() + fold(b).len())
+                .sum::<usize>()
+        })
+    });
+
+    let sizes: &[usize] = if benchmarking() {
+        &[1_000, 50_000]
+    } else {
+        &[100, 1_000]
+    };
+    group.throughput(Throughput::Elements(1));
+    for &n in sizes {
+        let fixture = LazyCell::new(|| judged_store(n));
+        let judge = Judge::permissive();
+        let mut probe = synthetic_article(n + 1);
+        probe.id = "probe".into();
+        probe.content_text = pairs[0].0.clone();
+        group.bench_with_input(BenchmarkId::new("lookup_in", n), &n, |b, _| {
+            let store = &fixture.store;
+            b.iter(|| kawaraban::judge::decide(&judge, &probe, store, Utc::now()).expect("decide"))
+        });
+    }
+
+    let examples: Vec<Example> = jsonl("tests/fixtures/judge/categories/security-ja-train.jsonl")
+        .into_iter()
+        .filter_map(|v| serde_json::from_value(v).ok())
+        .collect();
+    let docs: Vec<Example> = jsonl("tests/fixtures/judge/categories/security-ja-test.jsonl")
+        .into_iter()
+        .filter_map(|v| serde_json::from_value(v).ok())
+        .collect();
+    let mut names: Vec<String> = Vec::new();
+    for e in &examples {
+        if !names.contains(&e.category) {
+            names.push(e.category.clone());
+        }
+    }
+    let configs: Vec<kawaraban::config::CategoryConfig> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| kawaraban::config::CategoryConfig {
+            name: n.clone(),
+            slug: None,
+            keywords: Vec::new(),
+            examples: None,
+            default: i == 0,
+        })
+        .collect();
+    let categorizer = Categorizer::new(&configs, &examples).expect("train");
+    group.throughput(Throughput::Elements(docs.len() as u64));
+    group.bench_function(format!("categorize_{}_docs", docs.len()), |b| {
+        b.iter(|| {
+            docs.iter()
+                .filter_map(|d| categorizer.decide(&d.title, &d.body))
+                .count()
+        })
+    });
+    group.bench_function(format!("fold_{}_docs", docs.len()), |b| {
+        b.iter(|| {
+            docs.iter()
+                .map(|d| fold(&d.title).len() + fold(&d.body).len())
+                .sum::<usize>()
+        })
+    });
+    group.throughput(Throughput::Elements(examples.len() as u64));
+    group.bench_function(format!("train_{}_docs", examples.len()), |b| {
+        b.iter(|| Categorizer::new(&configs, &examples).expect("train"))
+    });
+    group.finish();
+}
+
 fn peak_rss() -> Option<String> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
@@ -549,7 +743,7 @@ criterion_group! {
         .sample_size(20)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    targets = parse, render, extract_pages
+    targets = parse, render, extract_pages, judge
 }
 
 // criterion_main!, plus the memory figure, which criterion does not measure.

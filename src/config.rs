@@ -741,6 +741,51 @@ mod tests {
     }
 
     #[test]
+    fn topic_and_categories_are_checked_where_they_are_written() {
+        let ok = "[topic]\ninclude = [\"サイバー\", \"re:ランサム(ウェア|ウエア)\"]\nexclude = [\"映画\"]\n[[category]]\nname = \"サイバー攻撃\"\nkeywords = [\"DDoS\"]\n[[category]]\nname = \"ニュース\"\nslug = \"news\"\ndefault = true\n";
+        let c = Config::parse(ok, "f.toml").unwrap();
+        assert_eq!(c.topic.as_ref().unwrap().include.len(), 2);
+        assert_eq!(
+            c.categories[0].slug(),
+            "%E3%82%B5%E3%82%A4%E3%83%90%E3%83%BC%E6%94%BB%E6%92%83"
+        );
+        assert_eq!(c.categories[1].slug(), "news");
+        // What check-config prints loads again.
+        Config::parse(&c.to_resolved_toml(), "printed").unwrap();
+
+        let e = Config::parse("[topic]\ninclude = [\n  \"a\",\n  \"re:(\",\n]\n", "f.toml")
+            .unwrap_err();
+        assert!(
+            e.0.starts_with("f.toml:2:")
+                && e.0.contains("`re:(` is not a valid regular expression"),
+            "{e}"
+        );
+        let e = Config::parse("[topic]\ninclude = [\"\"]\n", "f.toml").unwrap_err();
+        assert!(e.0.contains("empty term"), "{e}");
+        let e = Config::parse(
+            "[[category]]\nname = \"A\"\n[[category]]\nname = \"B\"\n",
+            "f.toml",
+        )
+        .unwrap_err();
+        assert!(
+            e.0.contains("exactly one category needs `default = true`"),
+            "{e}"
+        );
+        let e = Config::parse(
+            "[[category]]\nname = \"A\"\ndefault = true\n[[category]]\nname = \"A\"\n",
+            "f.toml",
+        )
+        .unwrap_err();
+        assert!(e.0.contains("same name or slug"), "{e}");
+        let e = Config::parse(
+            "[[category]]\nname = \"A\"\nslug = \"a/b\"\ndefault = true\n",
+            "f.toml",
+        )
+        .unwrap_err();
+        assert!(e.0.contains("key `slug`"), "{e}");
+    }
+
+    #[test]
     fn page_sources_and_selectors_are_checked() {
         let ok = "[[source]]\nname = \"北海民報\"\npage = \"https://example.jp/news/\"\nlinks = \"ul.news-list a\"\nselector = \"div.body\"\nremove = [\".ad\", \".related\"]\nfull_text = \"always\"\n";
         let c = Config::parse(ok, "f.toml").unwrap();

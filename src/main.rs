@@ -299,9 +299,20 @@ fn categorize_trained(train: &Path) -> Result<u8, Failure> {
             anyhow::anyhow!("{}: no examples to learn from", train.display()),
         ));
     }
+    let started = std::time::Instant::now();
     let categorizer =
         Categorizer::new(&configs, &examples).map_err(|e| Failure(2, anyhow::anyhow!(e)))?;
-    print_categories(&categorizer)
+    let train_seconds = started.elapsed().as_secs_f64();
+    let started = std::time::Instant::now();
+    let code = print_categories(&categorizer)?;
+    // With -v, for comparisons that must not count process start-up and I/O apart.
+    tracing::info!(
+        examples = examples.len(),
+        train_seconds,
+        predict_seconds = started.elapsed().as_secs_f64(),
+        "categorized"
+    );
+    Ok(code)
 }
 
 fn categorize_configured(config: &Config) -> Result<u8, Failure> {

@@ -453,3 +453,74 @@ async fn categorize_learns_from_a_training_file() {
     let missing = run_stdin(&["categorize", "--train", "/nonexistent.jsonl"], "").await;
     assert_eq!(missing.status.code(), Some(2));
 }
+
+type Hits = std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>;
+
+async fn prefilter_site(
+    State((host, hits)): State<(String, Hits)>,
+    UrlPath(path): UrlPath<String>,
+) -> Response {
+    *hits.lock().unwrap().entry(path.clone()).or_default() += 1;
+    match path.as_str() {
+        "feed.xml" => {
+            let item = |p: &str, t: &str| format!("<item><title>{t}</title><link>http://{host}/{p}.html</link><description>{t}</description></item>");
+            let body = format!(
+                "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>p</title><link>http://{host}/</link><description>d</description>{}{}</channel></rss>",
+                item("film", "映画「ハッカー」の試写会"),
+                item("leak", "大学で個人情報流出")
+            );
+            ([(header::CONTENT_TYPE, "application/rss+xml")], body).into_response()
+        }
+        _ => (
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            "<html><head><title>大学で個人情報流出</title></head><body><article><h1>大学で個人情報流出</h1><p>市内の大学は、学生約3千人分の個人情報が流出した可能性があると発表した。職員のパソコンがマルウェアに感染したという。</p><p>大学は外部の専門家と調査を進めている。流出した情報には氏名や学籍番号が含まれる。</p><p>学生には個別に連絡し、不審なメールに注意するよう呼びかけている。</p></article></body></html>",
+        )
+            .into_response(),
+    }
+}
+
+#[tokio::test]
+async fn a_prefiltering_source_does_not_fetch_pages_of_excluded_items() {
+    use kawaraban::ingest::{Ingest, run_pass};
+    use std::sync::Arc;
+    kawaraban::fetch::install_crypto_provider();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    let hits: Hits = Arc::default();
+    let app = Router::new()
+        .route("/{*path}", get(prefilter_site))
+        .with_state((host.clone(), hits.clone()));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[store]\npath = \"{}\"\n[topic]\ninclude = [\"個人情報\", \"ハッカー\"]\nexclude = [\"映画\"]\n[[source]]\nname = \"予選通信\"\nurl = \"http://{host}/feed.xml\"\nfull_text = \"always\"\nprefilter = true\nignore_robots = true\n",
+        dir.path().join("db").display()
+    );
+    let config = kawaraban::config::Config::parse(&text, "t.toml").unwrap();
+    let store = kawaraban::store::Store::open(&config.store.path, 1 << 20).unwrap();
+    let judge = kawaraban::judge::for_store(&config, &store).unwrap();
+    let ingest = Arc::new(
+        Ingest::new(config.fetch.clone(), store.clone())
+            .unwrap()
+            .with_judge(Arc::new(judge)),
+    );
+    let reports = run_pass(ingest, &config.resolved_sources(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        (reports[0].new, reports[0].off_topic, reports[0].pages),
+        (2, 1, 1)
+    );
+    let hits = hits.lock().unwrap().clone();
+    assert_eq!(hits.get("film.html"), None, "{hits:?}");
+    assert_eq!(hits.get("leak.html"), Some(&1), "{hits:?}");
+    // Skipped, not lost: the excluded item is stored with its reason.
+    let skipped = kawaraban::judge::explain(&store, &format!("http://{host}/film.html"))
+        .unwrap()
+        .unwrap();
+    assert!(skipped.contains("excluded by 映画"), "{skipped}");
+    let posts = store.newest_posts(10).unwrap();
+    assert_eq!(posts.len(), 1);
+    assert!(posts[0].content_text.contains("マルウェアに感染"));
+}
