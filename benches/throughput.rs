@@ -336,17 +336,13 @@ fn synthetic_article(i: usize) -> Article {
 }
 
 fn as_post(mut a: Article, now: DateTime<Utc>) -> Plan {
-    a.judgement = Some(Judgement {
-        topic: TopicVerdict {
+    a.judgement = Some(Judgement::new(
+        TopicVerdict {
             on_topic: true,
             ..TopicVerdict::default()
         },
-        duplicate_of: None,
-        duplicate_score: None,
-        folded: Vec::new(),
-        category: None,
-        changed: now,
-    });
+        now,
+    ));
     Plan {
         id: a.id.clone(),
         articles: vec![a],

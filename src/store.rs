@@ -680,6 +680,67 @@ mod tests {
     }
 
     #[test]
+    fn judging_indexes_posts_and_keeps_the_operators_categories() {
+        use crate::config::CategoryConfig;
+        use crate::judge::category::Categorizer;
+        use crate::judge::{Judge, judge_pending};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db"), 1 << 20).unwrap();
+        let now = Utc::now();
+        let (_, a) = store
+            .upsert(
+                article("https://a.example/1", "一", Some("2026-01-02T00:00:00Z")),
+                now,
+            )
+            .unwrap();
+        store
+            .upsert(
+                article("https://a.example/2", "二", Some("2026-01-03T00:00:00Z")),
+                now,
+            )
+            .unwrap();
+        // Stored but not judged: pending, and not a post yet.
+        assert_eq!(store.pending().unwrap().len(), 2);
+        assert!(store.newest_posts(10).unwrap().is_empty());
+        let cats = [CategoryConfig {
+            name: "ニュース".into(),
+            slug: None,
+            keywords: Vec::new(),
+            examples: None,
+            default: true,
+        }];
+        let judge = Judge {
+            categories: Categorizer::new(&cats, &[]).unwrap(),
+            ..Judge::permissive()
+        };
+        assert_eq!(judge_pending(&store, &judge).unwrap(), 2);
+        assert!(store.pending().unwrap().is_empty());
+        let posts: Vec<String> = store
+            .newest_posts(10)
+            .unwrap()
+            .into_iter()
+            .map(|a| a.title)
+            .collect();
+        assert_eq!(posts, ["二", "一"]);
+
+        // An operator's category is a training example.
+        assert!(store.confirmed_examples().unwrap().is_empty());
+        let mut set = store.get(&a.id).unwrap().unwrap();
+        let j = set.judgement.as_mut().unwrap();
+        j.category = judge.categories.manual("ニュース");
+        let plan = crate::judge::Plan {
+            id: set.id.clone(),
+            articles: vec![set],
+            fingerprint: None,
+        };
+        store.apply(&plan).unwrap();
+        let ex = store.confirmed_examples().unwrap();
+        assert_eq!((ex.len(), ex[0].category.as_str()), (1, "ニュース"));
+        // A post's fingerprint was removed with `fingerprint: None`; it is still a post.
+        assert_eq!(store.newest_posts(10).unwrap().len(), 2);
+    }
+
+    #[test]
     fn unknown_schema_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");

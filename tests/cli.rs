@@ -4,31 +4,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::Output;
 use std::time::Duration;
 
-use common::{config_text, start_news_server};
+use common::{bin, config_text, run, start_news_server, text};
 use tokio::process::Command;
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_kawaraban"));
-    c.env_remove("RUST_LOG").env("NO_COLOR", "1");
-    c
-}
-
-async fn run(config: &Path, args: &[&str]) -> Output {
-    bin()
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .output()
-        .await
-        .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 #[tokio::test]
 async fn config_errors_name_the_place_and_exit_2() {

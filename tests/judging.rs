@@ -3,6 +3,8 @@
 //! at and redo the decisions: `categorize --explain`, `rejudge` (dry run, `--apply`,
 //! and through a running daemon), `dedup --pairs` and `categorize --train`.
 
+mod common;
+
 use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
@@ -12,8 +14,8 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use common::{bin, run, text};
 use tokio::io::AsyncWriteExt;
-use tokio::process::Command;
 
 const STORY: [&str; 5] = [
     "東京都内の通販会社「みなと商会」は30日、同社の通販サイトが外部から不正アクセスを受け、顧客のクレジットカード情報最大2万4千件が流出した可能性があると発表した。",
@@ -142,22 +144,6 @@ full_text = "never"
     )
 }
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_kawaraban"));
-    c.env_remove("RUST_LOG").env("NO_COLOR", "1");
-    c
-}
-
-async fn run(cfg: &Path, args: &[&str]) -> Output {
-    bin()
-        .arg("--config")
-        .arg(cfg)
-        .args(args)
-        .output()
-        .await
-        .unwrap()
-}
-
 async fn run_stdin(args: &[&str], input: &str) -> Output {
     let mut child = bin()
         .args(args)
@@ -170,10 +156,6 @@ async fn run_stdin(args: &[&str], input: &str) -> Output {
     stdin.write_all(input.as_bytes()).await.unwrap();
     drop(stdin);
     child.wait_with_output().await.unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 fn ok(out: &Output) -> String {

@@ -12,8 +12,6 @@
 //! Everything persisted (fingerprints, index keys) is hashed with fixed mixing functions
 //! written here, so stored data stays valid across Rust releases.
 
-use unicode_normalization::UnicodeNormalization;
-
 use super::text::{is_cjk, is_word_char};
 
 const VERSION: u8 = 1;
@@ -315,17 +313,9 @@ fn truncate(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
-/// NFKC and lower case, as `text::fold`, but kept as chars for the passes below.
+/// Folded as everywhere in judging, kept as chars for the passes below.
 fn fold_chars(text: &str) -> Vec<char> {
-    let mut out = Vec::with_capacity(text.len() / 2);
-    for c in text.nfkc() {
-        if c.is_ascii() {
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.extend(c.to_lowercase());
-        }
-    }
-    out
+    super::text::fold(text).chars().collect()
 }
 
 /// Folded names of news agencies and papers that outlets add as a credit in brackets.

@@ -45,6 +45,18 @@ pub struct Judgement {
 }
 
 impl Judgement {
+    /// A first judgement: not folded, no category yet.
+    pub fn new(topic: TopicVerdict, now: DateTime<Utc>) -> Judgement {
+        Judgement {
+            topic,
+            duplicate_of: None,
+            duplicate_score: None,
+            folded: Vec::new(),
+            category: None,
+            changed: now,
+        }
+    }
+
     /// Whether the article is a post of its own on the blog.
     pub fn is_post(&self) -> bool {
         self.topic.on_topic && self.duplicate_of.is_none()
@@ -179,14 +191,10 @@ pub fn decide<L: Lookup>(
         group.retain(|id| *id != article.id);
         let mut out = regroup(judge, &group, &mut touched, now);
         let mut me = article.clone();
-        me.judgement = Some(Judgement {
-            topic: verdict,
-            duplicate_of: None,
-            duplicate_score: None,
-            folded: Vec::new(),
-            category: None,
-            changed: changed_at(&old, now, old.as_ref().is_some_and(Judgement::is_post)),
-        });
+        me.judgement = Some(Judgement::new(
+            verdict,
+            changed_at(&old, now, old.as_ref().is_some_and(Judgement::is_post)),
+        ));
         out.push(me);
         return Ok(Plan {
             id: article.id.clone(),
@@ -218,14 +226,10 @@ pub fn decide<L: Lookup>(
     }
     // The new verdict must be visible to regroup, which reads judgements.
     if let Some(me) = touched.get_mut(&article.id) {
-        let mut j = me.judgement.clone().unwrap_or_else(|| Judgement {
-            topic: verdict.clone(),
-            duplicate_of: None,
-            duplicate_score: None,
-            folded: Vec::new(),
-            category: None,
-            changed: now,
-        });
+        let mut j = me
+            .judgement
+            .clone()
+            .unwrap_or_else(|| Judgement::new(verdict.clone(), now));
         j.topic = verdict;
         j.duplicate_score = best.or(j.duplicate_score);
         me.judgement = Some(j);
@@ -303,14 +307,9 @@ fn regroup(
     let mut out = Vec::new();
     for m in &members {
         let old = m.judgement.clone();
-        let mut j = old.clone().unwrap_or_else(|| Judgement {
-            topic: judge.topic.check(&m.title, &m.content_text),
-            duplicate_of: None,
-            duplicate_score: None,
-            folded: Vec::new(),
-            category: None,
-            changed: now,
-        });
+        let mut j = old
+            .clone()
+            .unwrap_or_else(|| Judgement::new(judge.topic.check(&m.title, &m.content_text), now));
         if m.id == root_id {
             j.duplicate_of = None;
             j.folded = folded.clone();
@@ -796,12 +795,8 @@ mod tests {
         let mem = Mem::default();
         let mut a = article("a", "東都新聞", 1, "通販サイトに不正アクセス", &full());
         a.judgement = Some(Judgement {
-            topic: TopicVerdict::default(),
-            duplicate_of: None,
-            duplicate_score: None,
-            folded: Vec::new(),
             category: judge.categories.manual("ニュース"),
-            changed: t(0),
+            ..Judgement::new(TopicVerdict::default(), t(0))
         });
         mem.articles.borrow_mut().insert("a".into(), a.clone());
         let j = mem.put(&judge, a);

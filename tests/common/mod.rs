@@ -234,3 +234,25 @@ timeout = "5s"
 
 /// Entries a good pass stores: 3 + 2 (one shared with the first feed) + 2 + 2 + 2.
 pub const GOOD_ENTRIES: usize = 10;
+
+/// The kawaraban binary, with logs plain and at their default level.
+pub fn bin() -> tokio::process::Command {
+    let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_kawaraban"));
+    c.env_remove("RUST_LOG").env("NO_COLOR", "1");
+    c
+}
+
+/// Runs a command with a configuration file and waits for it.
+pub async fn run(config: &std::path::Path, args: &[&str]) -> std::process::Output {
+    bin()
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .await
+        .unwrap()
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
