@@ -110,6 +110,21 @@ pub struct BlogConfig {
     pub language: String,
     pub timezone: TimeZone,
     pub max_entries: usize,
+    /// Posts per HTML page.
+    pub page_size: usize,
+    /// The line under each post linking the original, with `{date:FORMAT}` (strftime,
+    /// the article's date in the blog's zone) and `{publisher}`.
+    pub attribution: String,
+    /// strftime format of the date headings on the HTML pages.
+    pub date_heading: String,
+    /// Each post's footer, with `{author}`, `{time:FORMAT}` and `{category}`.
+    pub posted_by: String,
+    pub also_reported_by: String,
+    pub older_posts: String,
+    pub newer_posts: String,
+    /// A WebSub hub to notify when the feeds change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hub: Option<HttpUrl>,
 }
 
 impl Default for BlogConfig {
@@ -122,6 +137,14 @@ impl Default for BlogConfig {
             language: "en".into(),
             timezone: TimeZone(chrono_tz::UTC),
             max_entries: 50,
+            page_size: 10,
+            attribution: "{date:%Y/%-m/%-d}{publisher}".into(),
+            date_heading: "%Y年%m月%d日".into(),
+            posted_by: "posted by {author} at {time:%H:%M}| {category}".into(),
+            also_reported_by: "also reported by".into(),
+            older_posts: "older posts".into(),
+            newer_posts: "newer posts".into(),
+            hub: None,
         }
     }
 }
@@ -245,10 +268,25 @@ pub struct SourceConfig {
     /// For portals carrying other outlets' stories: name the publisher from the page.
     #[serde(default)]
     pub publisher_from_page: bool,
+    /// How much of this outlet's articles the blog may republish.
+    #[serde(default)]
+    pub republish: Republish,
     /// Skip items whose feed title and summary already hit a `[topic]` exclude term,
     /// without fetching their page.
     #[serde(default)]
     pub prefilter: bool,
+}
+
+/// How much of a source's article a post carries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Republish {
+    #[default]
+    Full,
+    /// The first lines and the link.
+    Excerpt,
+    /// Only the title and the link.
+    Title,
 }
 
 /// When a source's article pages are fetched for the full text.
@@ -417,7 +455,29 @@ impl Config {
             seen.push((url, id.span()));
         }
         self.validate_categories(origin)?;
-        let checks: [(&str, bool, &str); 4] = [
+        let b = &self.blog;
+        for (key, fmt) in [
+            ("blog.date_heading", b.date_heading.as_str()),
+            ("blog.attribution", b.attribution.as_str()),
+            ("blog.posted_by", b.posted_by.as_str()),
+        ] {
+            // Formats sit inside `{date:…}`/`{time:…}` in the lines; strftime errors
+            // only show when a date is written, so every format is tried here.
+            let formats: Vec<&str> = if key == "blog.date_heading" {
+                vec![fmt]
+            } else {
+                fmt.split('{')
+                    .filter_map(|p| p.split_once('}').map(|(inner, _)| inner))
+                    .filter_map(|inner| inner.split_once(':').map(|(_, f)| f))
+                    .collect()
+            };
+            if let Some(bad) = formats.iter().find(|f| !crate::publish::check_strftime(f)) {
+                return Err(ConfigError(format!(
+                    "{origin}: key `{key}`: {bad:?} is not a valid strftime date format (e.g. \"%Y/%-m/%-d\")"
+                )));
+            }
+        }
+        let checks: [(&str, bool, &str); 5] = [
             (
                 "fetch.concurrency",
                 self.fetch.concurrency >= 1,
@@ -425,6 +485,7 @@ impl Config {
             ),
             ("fetch.per_host", self.fetch.per_host >= 1, "at least 1"),
             ("blog.max_entries", self.blog.max_entries >= 1, "at least 1"),
+            ("blog.page_size", self.blog.page_size >= 1, "at least 1"),
             (
                 "fetch.interval",
                 self.fetch.interval.0 >= Duration::from_secs(1),

@@ -20,7 +20,7 @@ use tokio::task::JoinSet;
 
 use crate::config::{Config, ResolvedSource};
 use crate::ingest::{Ingest, Outcome, SourceReport, run_pass};
-use crate::publish::{FeedCache, write_dir};
+use crate::publish::site::{Site, SiteCache};
 use crate::server::{AppState, router};
 use crate::store::Store;
 
@@ -30,7 +30,7 @@ const DRAIN: Duration = Duration::from_secs(30);
 pub struct Daemon {
     pub sources: Vec<ResolvedSource>,
     pub ingest: Arc<Ingest>,
-    pub cache: Arc<FeedCache>,
+    pub cache: Arc<SiteCache>,
     pub scheduler_alive: Arc<AtomicBool>,
 }
 
@@ -50,7 +50,7 @@ impl Daemon {
         Ok(Daemon {
             sources: config.resolved_sources(),
             ingest: Arc::new(ingest),
-            cache: Arc::new(FeedCache::new(config.blog.clone(), store)),
+            cache: Arc::new(SiteCache::new(Site::new(config), store)),
             scheduler_alive: Arc::new(AtomicBool::new(false)),
         })
     }
@@ -133,7 +133,7 @@ impl Daemon {
 struct AdminState {
     ingest: Arc<Ingest>,
     sources: Arc<Vec<ResolvedSource>>,
-    cache: Arc<FeedCache>,
+    cache: Arc<SiteCache>,
 }
 
 async fn admin_fetch(State(s): State<AdminState>) -> Response {
@@ -145,13 +145,15 @@ async fn admin_fetch(State(s): State<AdminState>) -> Response {
 
 async fn admin_render(State(s): State<AdminState>, body: String) -> Response {
     let out = PathBuf::from(body.trim());
-    let rendered = match s.cache.get() {
-        Ok(r) => r,
-        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
-    };
-    match write_dir(&rendered, &out) {
-        Ok(()) => json_response(&serde_json::json!({ "entries": rendered.entries, "out": out })),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")).into_response(),
+    let cache = s.cache.clone();
+    let written = tokio::task::spawn_blocking(move || {
+        cache.site.write_dir(cache.store(), &out).map(|n| (n, out))
+    })
+    .await;
+    match written {
+        Ok(Ok((files, out))) => json_response(&serde_json::json!({ "files": files, "out": out })),
+        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
 }
 

@@ -12,7 +12,6 @@ use clap::{Parser, Subcommand};
 use kawaraban::config::Config;
 use kawaraban::daemon::{Daemon, termination_signal};
 use kawaraban::ingest::{Ingest, SourceReport, run_pass};
-use kawaraban::publish::{render, write_dir};
 use kawaraban::store::{Store, StoreError};
 use kawaraban::{admin, fetch};
 
@@ -50,7 +49,7 @@ enum Command {
         #[arg(long)]
         strict: bool,
     },
-    /// Write feed.atom and feed.rss from the store into a directory.
+    /// Write the whole blog (feeds, pages, stylesheet) from the store into a directory.
     #[command(after_help = "Example:\n  kawaraban render --out /var/www/blog")]
     Render {
         #[arg(long)]
@@ -627,9 +626,9 @@ async fn extract_page(
 async fn render_once(config: Config, out: &Path) -> Result<u8, Failure> {
     match open_store(&config)? {
         Some(store) => {
-            let rendered = render(&config.blog, &store)?;
-            write_dir(&rendered, out)?;
-            eprintln!("wrote {} entries to {}", rendered.entries, out.display());
+            let site = kawaraban::publish::site::Site::new(&config);
+            let files = site.write_dir(&store, out)?;
+            eprintln!("wrote {files} files to {}", out.display());
         }
         None => {
             let socket = admin::socket_path(&config.store.path);

@@ -1,65 +1,72 @@
-//! The public HTTP listener: the merged feeds with validators (ETag, Last-Modified,
-//! 304) and gzip, a health check, and a small index page.
+//! The public HTTP listener: every published path (feeds and pages) with validators
+//! (ETag, Last-Modified, 304) and gzip, and a health check.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
-use crate::publish::{FeedCache, Rendered};
+use crate::publish::site::SiteCache;
 
 #[derive(Clone)]
 pub struct AppState {
-    pub cache: Arc<FeedCache>,
+    pub cache: Arc<SiteCache>,
     /// Cleared when the scheduler stops, so /healthz tells a supervisor.
     pub scheduler_alive: Arc<AtomicBool>,
 }
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/", get(index))
-        .route("/feed.atom", get(atom))
-        .route("/feed.rss", get(rss))
         .route("/healthz", get(healthz))
+        .fallback(get(site))
         .with_state(state)
 }
 
-async fn atom(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    feed(&s, &headers, "application/atom+xml; charset=utf-8", |r| {
-        (&r.atom, &r.atom_gz)
-    })
-}
-
-async fn rss(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    feed(&s, &headers, "application/rss+xml; charset=utf-8", |r| {
-        (&r.rss, &r.rss_gz)
-    })
-}
-
-fn feed(
-    s: &AppState,
-    req: &HeaderMap,
-    content_type: &'static str,
-    pick: impl Fn(&Rendered) -> (&Bytes, &Bytes),
-) -> Response {
-    match s.cache.get() {
-        Ok(r) => {
-            let (plain, gz) = pick(&r);
-            cached_response(req, content_type, &r.etag, r.last_modified, plain, gz)
+/// Every published path: feeds, pages, the stylesheet.
+async fn site(State(s): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
+    let path = percent_encoding::percent_decode_str(uri.path()).decode_utf8_lossy();
+    let cache = s.cache.clone();
+    let path = path.into_owned();
+    // Rendering reads the store and builds HTML: off the async threads.
+    let found = tokio::task::spawn_blocking(move || cache.get(&path)).await;
+    match found {
+        Ok(Ok(Some(r))) => {
+            let mut resp = cached_response(
+                &headers,
+                r.content_type,
+                &r.etag,
+                r.last_modified,
+                &r.body,
+                &r.gz,
+            );
+            if r.content_type.starts_with("text/html") {
+                resp.headers_mut().insert(
+                    header::CONTENT_SECURITY_POLICY,
+                    HeaderValue::from_static(
+                        "default-src 'none'; style-src 'self'; img-src https: http:",
+                    ),
+                );
+            }
+            resp
         }
-        Err(e) => {
-            tracing::error!(error = %e, "cannot render the feeds");
+        Ok(Ok(None)) => (StatusCode::NOT_FOUND, "not found\n").into_response(),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "cannot render from the store");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the store cannot be read right now\n",
             )
                 .into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "rendering failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "rendering failed\n").into_response()
         }
     }
 }
@@ -133,7 +140,7 @@ pub fn cached_response(
 
 async fn healthz(State(s): State<AppState>) -> Response {
     let scheduler = s.scheduler_alive.load(Ordering::Acquire);
-    let store = s.cache.get().is_ok();
+    let store = s.cache.get("feed.atom").is_ok();
     let body = format!(
         "{{\"status\":\"{}\",\"scheduler\":{scheduler},\"store\":{store}}}\n",
         if scheduler && store { "ok" } else { "degraded" }
@@ -144,31 +151,4 @@ async fn healthz(State(s): State<AppState>) -> Response {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
-}
-
-async fn index(State(s): State<AppState>) -> Response {
-    let blog = s.cache.blog();
-    let esc = |t: &str| html_escape::encode_text(t).into_owned();
-    let entries = s.cache.get().map(|r| r.entries).unwrap_or(0);
-    let body = format!(
-        "<!DOCTYPE html>\n<html lang=\"{lang}\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
-<title>{title}</title>\
-<link rel=\"alternate\" type=\"application/atom+xml\" title=\"{title} (Atom)\" href=\"feed.atom\">\
-<link rel=\"alternate\" type=\"application/rss+xml\" title=\"{title} (RSS)\" href=\"feed.rss\"></head>\
-<body><h1>{title}</h1><p>{desc}</p><p>{entries} posts. Subscribe: <a href=\"feed.atom\">Atom</a> · <a href=\"feed.rss\">RSS</a></p></body></html>\n",
-        lang = html_escape::encode_double_quoted_attribute(&blog.language),
-        title = esc(&blog.title),
-        desc = esc(&blog.description),
-    );
-    (
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (
-                header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; style-src 'self'; img-src https: http:",
-            ),
-        ],
-        body,
-    )
-        .into_response()
 }

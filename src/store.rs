@@ -350,6 +350,21 @@ impl Store {
         Ok(out)
     }
 
+    /// Every post, newest first, read lazily.
+    pub fn posts_newest_first(&self) -> impl Iterator<Item = Result<Article, StoreError>> + '_ {
+        self.inner.posts.iter().rev().filter_map(move |item| {
+            let id = match item {
+                Ok((_, id)) => id,
+                Err(e) => return Some(Err(e.into())),
+            };
+            match self.inner.articles.get(&id) {
+                Ok(Some(bytes)) => Some(decode(&bytes)),
+                Ok(None) => None,
+                Err(e) => Some(Err(e.into())),
+            }
+        })
+    }
+
     /// Ids stored or changed since they were last judged.
     pub fn pending(&self) -> Result<Vec<String>, StoreError> {
         self.inner

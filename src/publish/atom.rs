@@ -24,14 +24,16 @@ fn link(href: &str, rel: &str, mime: Option<&str>) -> Link {
     }
 }
 
-pub fn render(blog: &BlogConfig, posts: &[Post], updated: DateTime<Utc>) -> Vec<u8> {
+/// `path` is the feed's own path under the blog (its `rel="self"`), `title` its title.
+pub fn render(
+    blog: &BlogConfig,
+    posts: &[Post],
+    updated: DateTime<Utc>,
+    path: &str,
+    title: &str,
+) -> Vec<u8> {
     let base = blog.base_url.0.as_str();
-    let self_url = blog
-        .base_url
-        .0
-        .join("feed.atom")
-        .map(|u| u.to_string())
-        .unwrap_or_default();
+    let self_url = super::absolute(blog, path);
     let category_scheme = super::category_scheme(blog);
     let author = Person {
         name: blog.author.clone(),
@@ -74,15 +76,15 @@ pub fn render(blog: &BlogConfig, posts: &[Post], updated: DateTime<Utc>) -> Vec<
         })
         .collect();
     let feed = Feed {
-        title: Text::plain(blog.title.clone()),
+        title: Text::plain(title.to_owned()),
         subtitle: Some(Text::plain(blog.description.clone())).filter(|t| !t.value.is_empty()),
-        id: base.to_owned(),
+        id: self_url.clone(),
         updated: fixed(updated),
         authors: vec![author],
-        links: vec![
-            link(&self_url, "self", Some("application/atom+xml")),
-            link(base, "alternate", Some("text/html")),
-        ],
+        links: std::iter::once(link(&self_url, "self", Some("application/atom+xml")))
+            .chain(std::iter::once(link(base, "alternate", Some("text/html"))))
+            .chain(blog.hub.iter().map(|h| link(h.0.as_str(), "hub", None)))
+            .collect(),
         generator: Some(Generator {
             value: "kawaraban".into(),
             uri: Some(env!("CARGO_PKG_REPOSITORY").into()),

@@ -2,17 +2,17 @@
 //! per store change and cached, with their validators and gzip forms ready to serve.
 
 mod atom;
+mod json;
 mod rss;
-
-use std::path::Path;
-use std::sync::{Arc, RwLock};
+pub mod site;
+pub mod websub;
 
 use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
 use url::Url;
 
 use crate::article::Article;
-use crate::config::BlogConfig;
+use crate::config::{BlogConfig, Republish};
 use crate::judge::category::CategoryChoice;
 use crate::sanitize::clean_html;
 use crate::store::{Store, StoreError};
@@ -39,8 +39,18 @@ pub struct Post {
 }
 
 impl Post {
-    /// The post for `root` and the articles folded into it.
+    /// The post for `root` and the articles folded into it, republished in full.
     pub fn new(blog: &BlogConfig, root: Article, folded: Vec<Article>) -> Post {
+        Post::with_mode(blog, root, folded, |_| Republish::Full)
+    }
+
+    /// As [`Post::new`], with the shown outlet's republishing mode.
+    pub fn with_mode(
+        blog: &BlogConfig,
+        root: Article,
+        folded: Vec<Article>,
+        mode: impl Fn(&Article) -> Republish,
+    ) -> Post {
         let shown = crate::judge::fullest(std::iter::once(&root).chain(&folded))
             .cloned()
             .unwrap_or_else(|| root.clone());
@@ -55,11 +65,18 @@ impl Post {
         let link_url = Url::parse(&link).unwrap_or_else(|_| base.clone());
         // Stored bodies were sanitized at ingest; sanitizing again here (50 posts per
         // store change) means a tightened allowlist also covers what is already stored.
-        let body = clean_html(&shown.content_html, &link_url);
+        let body = match mode(&shown) {
+            Republish::Full => clean_html(&shown.content_html, &link_url),
+            Republish::Excerpt => format!(
+                "<p>{}</p>",
+                html_escape::encode_text(&excerpt(&shown.content_text, EXCERPT_CHARS))
+            ),
+            Republish::Title => String::new(),
+        };
         let mut content_html = format!("{body}\n{}", attribution_html(blog, &shown));
         if !also.is_empty() {
             content_html.push('\n');
-            content_html.push_str(&also_html(&also));
+            content_html.push_str(&also_html(blog, &also));
         }
         let judgement = root.judgement.as_ref();
         let updated = std::iter::once(&root)
@@ -82,8 +99,29 @@ impl Post {
     }
 }
 
+/// Characters of text an excerpt keeps.
+const EXCERPT_CHARS: usize = 200;
+
+/// The first `max` characters of `text`, cut at a sentence end when one is near, with
+/// an ellipsis when anything was cut.
+pub fn excerpt(text: &str, max: usize) -> String {
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= max {
+        return flat;
+    }
+    let cut: String = flat.chars().take(max).collect();
+    let end = cut
+        .rfind(['。', '．', '.', '!', '?', '！', '？'])
+        .filter(|&i| i > cut.len() / 2)
+        .map(|i| i + cut[i..].chars().next().map_or(1, char::len_utf8));
+    match end {
+        Some(e) => format!("{}…", &cut[..e]),
+        None => format!("{cut}…"),
+    }
+}
+
 /// "Also reported by" the other outlets, each linking its article.
-fn also_html(also: &[Article]) -> String {
+fn also_html(blog: &BlogConfig, also: &[Article]) -> String {
     let items: Vec<String> = also
         .iter()
         .map(|a| {
@@ -98,7 +136,8 @@ fn also_html(also: &[Article]) -> String {
         })
         .collect();
     format!(
-        "<p class=\"also-reported\">also reported by {}</p>",
+        "<p class=\"also-reported\">{} {}</p>",
+        html_escape::encode_text(&blog.also_reported_by),
         items.join(", ")
     )
 }
@@ -114,11 +153,69 @@ pub fn post_id(base: &Url, a: &Article) -> String {
     )
 }
 
-/// The attribution line as the blog sample writes it, `2019/7/12産経新聞`, in the blog's
-/// time zone, linking the original article.
+/// The attribution line from `[blog] attribution`; the default writes it as the blog
+/// sample does, `2019/7/12産経新聞`, with the date in the blog's time zone.
 pub fn attribution_text(blog: &BlogConfig, a: &Article) -> String {
     let local = a.post_time().with_timezone(&blog.timezone.0);
-    format!("{}{}", local.format("%Y/%-m/%-d"), a.publisher)
+    fill(&blog.attribution, |name, fmt| match name {
+        "date" => Some(strftime(&local, fmt.unwrap_or("%Y/%-m/%-d"))),
+        "publisher" => Some(a.publisher.clone()),
+        _ => None,
+    })
+}
+
+/// Replaces `{name}` and `{name:format}` in a configured line; unknown names stay as
+/// written, so a typo shows on the page instead of vanishing.
+pub fn fill(template: &str, value: impl Fn(&str, Option<&str>) -> Option<String>) -> String {
+    let mut out = String::with_capacity(template.len() + 32);
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let Some(close) = rest[open..].find('}') else {
+            rest = &rest[open..];
+            break;
+        };
+        let inner = &rest[open + 1..open + close];
+        let (name, fmt) = match inner.split_once(':') {
+            Some((n, f)) => (n, Some(f)),
+            None => (inner, None),
+        };
+        match value(name, fmt) {
+            Some(v) => out.push_str(&v),
+            None => out.push_str(&rest[open..=open + close]),
+        }
+        rest = &rest[open + close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// strftime that cannot panic: the configuration checks formats at load, and a format
+/// that still fails renders as written.
+pub fn strftime<Tz: chrono::TimeZone>(t: &DateTime<Tz>, fmt: &str) -> String
+where
+    Tz::Offset: std::fmt::Display,
+{
+    use std::fmt::Write;
+    let mut out = String::new();
+    match write!(out, "{}", t.format(fmt)) {
+        Ok(()) => out,
+        Err(_) => fmt.to_owned(),
+    }
+}
+
+/// Whether a strftime format is one chrono can write.
+pub fn check_strftime(fmt: &str) -> bool {
+    chrono::format::StrftimeItems::new(fmt).all(|i| !matches!(i, chrono::format::Item::Error))
+}
+
+/// A path under the blog as an absolute URL.
+pub fn absolute(blog: &BlogConfig, path: &str) -> String {
+    blog.base_url
+        .0
+        .join(path)
+        .map(|u| u.to_string())
+        .unwrap_or_else(|_| blog.base_url.0.to_string())
 }
 
 fn attribution_html(blog: &BlogConfig, a: &Article) -> String {
@@ -170,8 +267,20 @@ pub fn render(blog: &BlogConfig, store: &Store) -> Result<Rendered, StoreError> 
         .map(|p| p.updated.max(p.root.first_seen))
         .max()
         .unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
-    let atom = Bytes::from(atom::render(blog, &posts, last_modified));
-    let rss = Bytes::from(rss::render(blog, &posts, last_modified));
+    let atom = Bytes::from(atom::render(
+        blog,
+        &posts,
+        last_modified,
+        "feed.atom",
+        &blog.title,
+    ));
+    let rss = Bytes::from(rss::render(
+        blog,
+        &posts,
+        last_modified,
+        "feed.rss",
+        &blog.title,
+    ));
     let etag = format!("\"{}\"", &crate::article::hex_digest(&atom)[..24]);
     Ok(Rendered {
         generation,
@@ -205,21 +314,6 @@ pub fn posts(blog: &BlogConfig, store: &Store, n: usize) -> Result<Vec<Post>, St
     Ok(out)
 }
 
-/// Writes the feeds as static files into `dir` (created if needed). Each file is
-/// written beside its target and renamed over it, so a web server never serves half.
-pub fn write_dir(r: &Rendered, dir: &Path) -> anyhow::Result<()> {
-    use anyhow::Context;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    for (name, bytes) in [("feed.atom", &r.atom), ("feed.rss", &r.rss)] {
-        let target = dir.join(name);
-        let tmp = dir.join(format!(".{name}.tmp"));
-        std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, &target)
-            .with_context(|| format!("replacing {}", target.display()))?;
-    }
-    Ok(())
-}
-
 fn gzip(data: &[u8]) -> Bytes {
     use std::io::Write;
     let mut enc = flate2::write::GzEncoder::new(
@@ -229,49 +323,4 @@ fn gzip(data: &[u8]) -> Bytes {
     // Writing to a Vec cannot fail.
     let _ = enc.write_all(data);
     Bytes::from(enc.finish().unwrap_or_default())
-}
-
-/// The last rendering, redone only when the store has changed since.
-pub struct FeedCache {
-    blog: BlogConfig,
-    store: Store,
-    current: RwLock<Option<Arc<Rendered>>>,
-}
-
-impl FeedCache {
-    pub fn new(blog: BlogConfig, store: Store) -> FeedCache {
-        FeedCache {
-            blog,
-            store,
-            current: RwLock::new(None),
-        }
-    }
-
-    pub fn get(&self) -> Result<Arc<Rendered>, StoreError> {
-        // Keyed by what is on disk, so a crash never takes back what was served.
-        let generation = self.store.durable_generation();
-        if let Some(r) = self
-            .current
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-            && r.generation == generation
-        {
-            return Ok(r.clone());
-        }
-        let mut slot = self.current.write().unwrap_or_else(|p| p.into_inner());
-        // Another request may have rendered while this one waited for the lock.
-        if let Some(r) = slot.as_ref()
-            && r.generation == self.store.durable_generation()
-        {
-            return Ok(r.clone());
-        }
-        let fresh = Arc::new(render(&self.blog, &self.store)?);
-        *slot = Some(fresh.clone());
-        Ok(fresh)
-    }
-
-    pub fn blog(&self) -> &BlogConfig {
-        &self.blog
-    }
 }

@@ -8,14 +8,16 @@ use rss::{Channel, Guid, Item, Source};
 use super::Post;
 use crate::config::BlogConfig;
 
-pub fn render(blog: &BlogConfig, posts: &[Post], updated: DateTime<Utc>) -> Vec<u8> {
+/// `path` is the feed's own path under the blog, `title` its title.
+pub fn render(
+    blog: &BlogConfig,
+    posts: &[Post],
+    updated: DateTime<Utc>,
+    path: &str,
+    title: &str,
+) -> Vec<u8> {
     let base = blog.base_url.0.as_str();
-    let self_url = blog
-        .base_url
-        .0
-        .join("feed.rss")
-        .map(|u| u.to_string())
-        .unwrap_or_default();
+    let self_url = super::absolute(blog, path);
     let category_scheme = super::category_scheme(blog);
     let items = posts
         .iter()
@@ -52,7 +54,7 @@ pub fn render(blog: &BlogConfig, posts: &[Post], updated: DateTime<Utc>) -> Vec<
         })
         .collect();
     let mut channel = Channel {
-        title: blog.title.clone(),
+        title: title.to_owned(),
         link: base.to_owned(),
         description: blog.description.clone(),
         language: Some(blog.language.clone()),
@@ -60,12 +62,18 @@ pub fn render(blog: &BlogConfig, posts: &[Post], updated: DateTime<Utc>) -> Vec<
         generator: Some(format!("kawaraban {}", env!("CARGO_PKG_VERSION"))),
         items,
         atom_ext: Some(AtomExtension {
-            links: vec![AtomLink {
+            links: std::iter::once(AtomLink {
                 href: self_url,
                 rel: "self".into(),
                 mime_type: Some("application/rss+xml".into()),
                 ..Default::default()
-            }],
+            })
+            .chain(blog.hub.iter().map(|h| AtomLink {
+                href: h.0.to_string(),
+                rel: "hub".into(),
+                ..Default::default()
+            }))
+            .collect(),
         }),
         ..Default::default()
     };

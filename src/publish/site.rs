@@ -1,0 +1,624 @@
+//! The whole published tree: feeds (all posts, and per category) in Atom, RSS and JSON
+//! Feed, and the HTML blog (pages, category pages, monthly archives, a permalink per
+//! post, the stylesheet). Each path is rendered from the store on first request after
+//! a store change and kept until the next; `render --out` writes every path as a file.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use bytes::Bytes;
+use chrono::{DateTime, Datelike, Utc};
+use minijinja::{Environment, context};
+use serde::Serialize;
+
+use super::{Post, atom, fill, gzip, json, rss, strftime};
+use crate::article::Article;
+use crate::config::{BlogConfig, Config, Republish};
+use crate::store::{Store, StoreError};
+
+/// One rendered resource with what serving it needs.
+#[derive(Debug)]
+pub struct Resource {
+    pub body: Bytes,
+    pub gz: Bytes,
+    pub content_type: &'static str,
+    /// Strong validator of the uncompressed body.
+    pub etag: String,
+    pub last_modified: DateTime<Utc>,
+}
+
+impl Resource {
+    fn new(body: Vec<u8>, content_type: &'static str, last_modified: DateTime<Utc>) -> Resource {
+        let etag = format!("\"{}\"", &crate::article::hex_digest(&body)[..24]);
+        Resource {
+            gz: gzip(&body),
+            body: Bytes::from(body),
+            content_type,
+            etag,
+            last_modified,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct CategoryRef {
+    name: String,
+    slug: String,
+}
+
+/// What the blog publishes, from the configuration.
+pub struct Site {
+    pub blog: BlogConfig,
+    categories: Vec<CategoryRef>,
+    republish: HashMap<String, Republish>,
+    env: Environment<'static>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Format {
+    Atom,
+    Rss,
+    Json,
+}
+
+/// A path of the site, parsed.
+#[derive(Debug, PartialEq)]
+enum Target {
+    Feed(Option<String>, Format),
+    Page(Option<String>, usize),
+    Archive(i32, u32),
+    Post(String),
+    Style,
+}
+
+const ATOM: &str = "application/atom+xml; charset=utf-8";
+const RSS: &str = "application/rss+xml; charset=utf-8";
+const JSON: &str = "application/feed+json; charset=utf-8";
+const HTML: &str = "text/html; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+
+fn parse_path(path: &str) -> Option<Target> {
+    let path = path.trim_start_matches('/');
+    let feed = |name: &str| -> Option<(String, Format)> {
+        let (stem, ext) = name.rsplit_once('.')?;
+        let f = match ext {
+            "atom" => Format::Atom,
+            "rss" => Format::Rss,
+            "json" => Format::Json,
+            _ => return None,
+        };
+        Some((stem.to_owned(), f))
+    };
+    let page_no = |s: &str| s.parse::<usize>().ok().filter(|n| *n >= 1);
+    let parts: Vec<&str> = path.split('/').collect();
+    match parts.as_slice() {
+        [""] | ["index.html"] => Some(Target::Page(None, 1)),
+        ["style.css"] => Some(Target::Style),
+        [name] if name.starts_with("feed.") => feed(name)
+            .filter(|(s, _)| s == "feed")
+            .map(|(_, f)| Target::Feed(None, f)),
+        ["page", n, ""] | ["page", n, "index.html"] => Some(Target::Page(None, page_no(n)?)),
+        ["category", file] => feed(file).map(|(s, f)| Target::Feed(Some(decode(&s)), f)),
+        ["category", slug, ""] | ["category", slug, "index.html"] => {
+            Some(Target::Page(Some(decode(slug)), 1))
+        }
+        ["category", slug, "page", n, ""] | ["category", slug, "page", n, "index.html"] => {
+            Some(Target::Page(Some(decode(slug)), page_no(n)?))
+        }
+        ["archive", y, m, ""] | ["archive", y, m, "index.html"] => {
+            let (y, m) = (y.parse().ok()?, m.parse().ok()?);
+            (1..=12).contains(&m).then_some(Target::Archive(y, m))
+        }
+        ["post", id, ""] | ["post", id, "index.html"] => Some(Target::Post((*id).to_owned())),
+        _ => None,
+    }
+}
+
+/// Slugs are percent-encoded in links (and by default in configuration); a client may
+/// send them either way, so they are compared decoded.
+fn decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+#[derive(Serialize)]
+struct PostView {
+    anchor: String,
+    permalink: String,
+    title: String,
+    content_html: String,
+    posted_before: String,
+    posted_after: String,
+    category: Option<CategoryRef>,
+}
+
+#[derive(Serialize)]
+struct DayView {
+    heading: String,
+    posts: Vec<PostView>,
+}
+
+#[derive(Serialize)]
+struct FeedLink {
+    r#type: &'static str,
+    title: String,
+    href: String,
+}
+
+impl Site {
+    pub fn new(config: &Config) -> Site {
+        let categories = config
+            .categories
+            .iter()
+            .map(|c| CategoryRef {
+                name: c.name.clone(),
+                slug: c.slug(),
+            })
+            .collect();
+        let republish = config
+            .resolved_sources()
+            .into_iter()
+            .zip(&config.sources)
+            .map(|(r, s)| (r.url.to_string(), s.republish))
+            .collect();
+        Site::build(config.blog.clone(), categories, republish)
+    }
+
+    /// A site of the blog settings alone: no categories, everything republished in full.
+    pub fn from_blog(blog: BlogConfig) -> Site {
+        Site::build(blog, Vec::new(), HashMap::new())
+    }
+
+    fn build(
+        blog: BlogConfig,
+        categories: Vec<CategoryRef>,
+        republish: HashMap<String, Republish>,
+    ) -> Site {
+        let mut env = Environment::new();
+        // The templates are part of the binary and checked by the tests.
+        env.add_template("base.html", include_str!("../../templates/base.html"))
+            .expect("the page template parses");
+        Site {
+            blog,
+            categories,
+            republish,
+            env,
+        }
+    }
+
+    fn post(&self, root: Article, store: &Store) -> Result<Post, StoreError> {
+        let ids = root
+            .judgement
+            .as_ref()
+            .map(|j| j.folded.clone())
+            .unwrap_or_default();
+        let mut folded = Vec::with_capacity(ids.len());
+        for id in ids {
+            folded.extend(store.get(&id)?);
+        }
+        Ok(Post::with_mode(&self.blog, root, folded, |a| {
+            self.republish
+                .get(&a.source_url)
+                .copied()
+                .unwrap_or_default()
+        }))
+    }
+
+    /// Posts newest first that pass `keep`, after skipping `skip` of them; at most `n`,
+    /// and whether more follow.
+    fn select(
+        &self,
+        store: &Store,
+        keep: impl Fn(&Article) -> bool,
+        skip: usize,
+        n: usize,
+    ) -> Result<(Vec<Post>, bool), StoreError> {
+        let mut out = Vec::with_capacity(n.min(256));
+        let mut seen = 0;
+        for a in store.posts_newest_first() {
+            let a = a?;
+            if !keep(&a) {
+                continue;
+            }
+            seen += 1;
+            if seen <= skip {
+                continue;
+            }
+            if out.len() == n {
+                return Ok((out, true));
+            }
+            out.push(self.post(a, store)?);
+        }
+        Ok((out, false))
+    }
+
+    fn category(&self, slug: &str) -> Option<&CategoryRef> {
+        self.categories
+            .iter()
+            .find(|c| decode(&c.slug) == decode(slug))
+    }
+
+    /// Renders one path; `None` when the site has no such path.
+    pub fn render(&self, store: &Store, path: &str) -> Result<Option<Resource>, StoreError> {
+        let Some(target) = parse_path(path) else {
+            return Ok(None);
+        };
+        let in_category = |slug: &str| {
+            let slug = decode(slug);
+            move |a: &Article| {
+                a.judgement
+                    .as_ref()
+                    .and_then(|j| j.category.as_ref())
+                    .is_some_and(|c| decode(&c.slug) == slug)
+            }
+        };
+        Ok(Some(match target {
+            Target::Style => Resource::new(
+                include_str!("../../templates/style.css")
+                    .as_bytes()
+                    .to_vec(),
+                CSS,
+                DateTime::<Utc>::UNIX_EPOCH,
+            ),
+            Target::Feed(slug, format) => {
+                let (posts, title, path) = match &slug {
+                    None => {
+                        let (posts, _) = self.select(store, |_| true, 0, self.blog.max_entries)?;
+                        let ext = ext(format);
+                        (posts, self.blog.title.clone(), format!("feed.{ext}"))
+                    }
+                    Some(slug) => {
+                        let Some(cat) = self.category(slug) else {
+                            return Ok(None);
+                        };
+                        let (posts, _) =
+                            self.select(store, in_category(slug), 0, self.blog.max_entries)?;
+                        (
+                            posts,
+                            format!("{} - {}", self.blog.title, cat.name),
+                            format!("category/{}.{}", cat.slug, ext(format)),
+                        )
+                    }
+                };
+                let updated = last_modified(&posts);
+                let (body, ct) = match format {
+                    Format::Atom => (
+                        atom::render(&self.blog, &posts, updated, &path, &title),
+                        ATOM,
+                    ),
+                    Format::Rss => (rss::render(&self.blog, &posts, updated, &path, &title), RSS),
+                    Format::Json => (
+                        json::render(&self.blog, &posts, updated, &path, &title),
+                        JSON,
+                    ),
+                };
+                Resource::new(body, ct, updated)
+            }
+            Target::Page(slug, page) => {
+                let size = self.blog.page_size;
+                let skip = (page - 1).saturating_mul(size);
+                let (posts, more, heading, base) = match &slug {
+                    None => {
+                        let (p, more) = self.select(store, |_| true, skip, size)?;
+                        (p, more, None, String::new())
+                    }
+                    Some(slug) => {
+                        let Some(cat) = self.category(slug) else {
+                            return Ok(None);
+                        };
+                        let (p, more) = self.select(store, in_category(slug), skip, size)?;
+                        (
+                            p,
+                            more,
+                            Some(cat.name.clone()),
+                            format!("category/{}/", cat.slug),
+                        )
+                    }
+                };
+                if posts.is_empty() && page > 1 {
+                    return Ok(None);
+                }
+                let newer = match page {
+                    1 => None,
+                    2 => Some(base.clone()),
+                    n => Some(format!("{base}page/{}/", n - 1)),
+                };
+                let older = more.then(|| format!("{base}page/{}/", page + 1));
+                let feeds = slug.as_deref().and_then(|s| self.category(s)).map(|c| {
+                    (
+                        format!("category/{}", c.slug),
+                        format!("{} - {}", self.blog.title, c.name),
+                    )
+                });
+                self.page(path, &posts, heading, newer, older, feeds)?
+            }
+            Target::Archive(year, month) => {
+                let (posts, _) = self.select(
+                    store,
+                    |a| {
+                        let t = a.post_time().with_timezone(&self.blog.timezone.0);
+                        t.year() == year && t.month() == month
+                    },
+                    0,
+                    usize::MAX,
+                )?;
+                if posts.is_empty() {
+                    return Ok(None);
+                }
+                self.page(
+                    path,
+                    &posts,
+                    Some(format!("{year}/{month:02}")),
+                    None,
+                    None,
+                    None,
+                )?
+            }
+            Target::Post(id) => {
+                let Some(a) = store.get(&id)? else {
+                    return Ok(None);
+                };
+                if !a.judgement.as_ref().is_some_and(|j| j.is_post()) {
+                    return Ok(None);
+                }
+                let post = self.post(a, store)?;
+                let heading = Some(post.article.title.clone());
+                self.page(path, &[post], heading, None, None, None)?
+            }
+        }))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn page(
+        &self,
+        path: &str,
+        posts: &[Post],
+        heading: Option<String>,
+        newer: Option<String>,
+        older: Option<String>,
+        category_feeds: Option<(String, String)>,
+    ) -> Result<Resource, StoreError> {
+        let root = "../".repeat(path.trim_start_matches('/').matches('/').count());
+        let mut days: Vec<DayView> = Vec::new();
+        for p in posts {
+            let local = p.root.post_time().with_timezone(&self.blog.timezone.0);
+            let day = strftime(&local, &self.blog.date_heading);
+            let view = self.post_view(p);
+            match days.last_mut() {
+                Some(d) if d.heading == day => d.posts.push(view),
+                _ => days.push(DayView {
+                    heading: day,
+                    posts: vec![view],
+                }),
+            }
+        }
+        let mut feeds = Vec::new();
+        let mut add = |stem: &str, title: &str| {
+            for (ext, t, label) in [
+                ("atom", "application/atom+xml", "Atom"),
+                ("rss", "application/rss+xml", "RSS"),
+                ("json", "application/feed+json", "JSON Feed"),
+            ] {
+                feeds.push(FeedLink {
+                    r#type: t,
+                    title: format!("{title} ({label})"),
+                    href: format!("{root}{stem}.{ext}"),
+                });
+            }
+        };
+        add("feed", &self.blog.title);
+        if let Some((stem, title)) = &category_feeds {
+            add(stem, title);
+        }
+        let html = self
+            .env
+            .get_template("base.html")
+            .and_then(|t| {
+                t.render(context! {
+                    blog => &self.blog,
+                    root => root,
+                    heading => heading,
+                    days => days,
+                    newer => newer,
+                    older => older,
+                    feeds => feeds,
+                    categories => &self.categories,
+                })
+            })
+            .map_err(|e| StoreError::Corrupt(format!("rendering {path}: {e}")))?;
+        Ok(Resource::new(html.into_bytes(), HTML, last_modified(posts)))
+    }
+
+    fn post_view(&self, p: &Post) -> PostView {
+        let local = p.root.post_time().with_timezone(&self.blog.timezone.0);
+        let line = |part: &str| {
+            fill(part, |name, fmt| match name {
+                "author" => Some(self.blog.author.clone()),
+                "time" => Some(strftime(&local, fmt.unwrap_or("%H:%M"))),
+                "date" => Some(strftime(&local, fmt.unwrap_or("%Y/%-m/%-d"))),
+                _ => None,
+            })
+        };
+        let (before, after) = match self.blog.posted_by.split_once("{category}") {
+            Some((b, a)) => (line(b), line(a)),
+            None => (line(&self.blog.posted_by), String::new()),
+        };
+        PostView {
+            anchor: format!("p-{}", p.root.id),
+            permalink: format!("post/{}/", p.root.id),
+            title: p.article.title.clone(),
+            content_html: p.content_html.clone(),
+            posted_before: before,
+            posted_after: after,
+            category: p.category.as_ref().map(|c| CategoryRef {
+                name: c.name.clone(),
+                slug: c.slug.clone(),
+            }),
+        }
+    }
+
+    /// Every path of the site: what `render --out` writes.
+    pub fn paths(&self, store: &Store) -> Result<Vec<String>, StoreError> {
+        let mut paths: Vec<String> = ["", "style.css", "feed.atom", "feed.rss", "feed.json"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let mut months: Vec<(i32, u32)> = Vec::new();
+        let mut per_category: HashMap<String, usize> = HashMap::new();
+        let mut total = 0;
+        for a in store.posts_newest_first() {
+            let a = a?;
+            total += 1;
+            let t = a.post_time().with_timezone(&self.blog.timezone.0);
+            if months.last() != Some(&(t.year(), t.month()))
+                && !months.contains(&(t.year(), t.month()))
+            {
+                months.push((t.year(), t.month()));
+            }
+            if let Some(c) = a.judgement.as_ref().and_then(|j| j.category.as_ref()) {
+                *per_category.entry(c.slug.clone()).or_default() += 1;
+            }
+            paths.push(format!("post/{}/", a.id));
+        }
+        let pages = |n: usize| n.div_ceil(self.blog.page_size).max(1);
+        paths.extend((2..=pages(total)).map(|p| format!("page/{p}/")));
+        for c in &self.categories {
+            for ext in ["atom", "rss", "json"] {
+                paths.push(format!("category/{}.{ext}", c.slug));
+            }
+            paths.push(format!("category/{}/", c.slug));
+            let n = per_category.get(&c.slug).copied().unwrap_or(0);
+            paths.extend((2..=pages(n)).map(|p| format!("category/{}/page/{p}/", c.slug)));
+        }
+        paths.extend(months.iter().map(|(y, m)| format!("archive/{y}/{m:02}/")));
+        Ok(paths)
+    }
+
+    /// Writes the whole site into `dir` as static files (`index.html` for directory
+    /// paths); each file is written beside its target and renamed over it, so a web
+    /// server never serves half a file. Returns how many files were written.
+    pub fn write_dir(&self, store: &Store, dir: &Path) -> anyhow::Result<usize> {
+        use anyhow::Context;
+        let mut written = 0;
+        for path in self.paths(store)? {
+            let Some(r) = self.render(store, &path)? else {
+                continue;
+            };
+            let file = if path.is_empty() || path.ends_with('/') {
+                dir.join(&path).join("index.html")
+            } else {
+                dir.join(&path)
+            };
+            let parent = file.parent().unwrap_or(dir);
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+            let tmp = parent.join(format!(
+                ".{}.tmp",
+                file.file_name().and_then(|n| n.to_str()).unwrap_or("file")
+            ));
+            std::fs::write(&tmp, &r.body).with_context(|| format!("writing {}", tmp.display()))?;
+            std::fs::rename(&tmp, &file)
+                .with_context(|| format!("replacing {}", file.display()))?;
+            written += 1;
+        }
+        Ok(written)
+    }
+}
+
+fn ext(f: Format) -> &'static str {
+    match f {
+        Format::Atom => "atom",
+        Format::Rss => "rss",
+        Format::Json => "json",
+    }
+}
+
+fn last_modified(posts: &[Post]) -> DateTime<Utc> {
+    posts
+        .iter()
+        .map(|p| p.updated.max(p.root.first_seen))
+        .max()
+        .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+}
+
+/// The rendered site for the store's current durable generation, path by path.
+pub struct SiteCache {
+    pub site: Site,
+    store: Store,
+    current: RwLock<(u64, HashMap<String, Arc<Resource>>)>,
+}
+
+impl SiteCache {
+    pub fn new(site: Site, store: Store) -> SiteCache {
+        SiteCache {
+            site,
+            store,
+            current: RwLock::new((u64::MAX, HashMap::new())),
+        }
+    }
+
+    /// The resource at `path`, rendered at most once per store generation.
+    pub fn get(&self, path: &str) -> Result<Option<Arc<Resource>>, StoreError> {
+        // Keyed by what is on disk, so a crash never takes back what was served.
+        let generation = self.store.durable_generation();
+        {
+            let cur = self.current.read().unwrap_or_else(|p| p.into_inner());
+            if cur.0 == generation
+                && let Some(r) = cur.1.get(path)
+            {
+                return Ok(Some(r.clone()));
+            }
+        }
+        let Some(fresh) = self.site.render(&self.store, path)? else {
+            return Ok(None);
+        };
+        let fresh = Arc::new(fresh);
+        let mut cur = self.current.write().unwrap_or_else(|p| p.into_inner());
+        if cur.0 != generation {
+            *cur = (generation, HashMap::new());
+        }
+        // Bounded: pages deep in the past are rendered on demand, not kept forever.
+        if cur.1.len() < 4096 {
+            cur.1.insert(path.to_owned(), fresh.clone());
+        }
+        Ok(Some(fresh))
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_parse() {
+        assert_eq!(parse_path("/"), Some(Target::Page(None, 1)));
+        assert_eq!(
+            parse_path("feed.json"),
+            Some(Target::Feed(None, Format::Json))
+        );
+        assert_eq!(parse_path("feed.xml"), None);
+        assert_eq!(
+            parse_path("category/news.rss"),
+            Some(Target::Feed(Some("news".into()), Format::Rss))
+        );
+        assert_eq!(
+            parse_path("category/ニュース/"),
+            Some(Target::Page(Some("ニュース".into()), 1))
+        );
+        assert_eq!(parse_path("page/3/"), Some(Target::Page(None, 3)));
+        assert_eq!(parse_path("page/0/"), None);
+        assert_eq!(
+            parse_path("archive/2019/07/"),
+            Some(Target::Archive(2019, 7))
+        );
+        assert_eq!(parse_path("archive/2019/13/"), None);
+        assert_eq!(parse_path("post/abc/"), Some(Target::Post("abc".into())));
+        assert_eq!(parse_path("../etc/passwd"), None);
+    }
+}
