@@ -21,6 +21,7 @@ use tokio::task::JoinSet;
 use crate::config::{Config, ResolvedSource};
 use crate::ingest::{Ingest, Outcome, SourceReport, run_pass};
 use crate::publish::site::{Site, SiteCache};
+use crate::publish::websub::{self, Pinger};
 use crate::server::{AppState, router};
 use crate::store::Store;
 
@@ -32,6 +33,8 @@ pub struct Daemon {
     pub ingest: Arc<Ingest>,
     pub cache: Arc<SiteCache>,
     pub scheduler_alive: Arc<AtomicBool>,
+    /// Tells the WebSub hub when the feeds change (`[blog] hub`).
+    pinger: Option<Pinger>,
 }
 
 impl Daemon {
@@ -47,21 +50,38 @@ impl Daemon {
                 "judged articles stored but not judged before"
             );
         }
+        let site = Site::new(config);
+        let pinger = match &config.blog.hub {
+            Some(hub) => {
+                let client = reqwest::Client::builder()
+                    .user_agent(config.fetch.user_agent.clone())
+                    .connect_timeout(config.fetch.connect_timeout.0)
+                    .build()
+                    .context("setting up the WebSub client")?;
+                let topics = websub::feed_topics(&config.blog.base_url.0, site.category_slugs());
+                Some(Pinger::new(hub.0.clone(), topics, client))
+            }
+            None => None,
+        };
         Ok(Daemon {
             sources: config.resolved_sources(),
             ingest: Arc::new(ingest),
-            cache: Arc::new(SiteCache::new(Site::new(config), store)),
+            cache: Arc::new(SiteCache::new(site, store)),
             scheduler_alive: Arc::new(AtomicBool::new(false)),
+            pinger,
         })
     }
 
     /// Runs until `shutdown` turns true. The listener is bound by the caller, so a
     /// test can use port 0 and a wrong address fails before anything starts.
     pub async fn run(
-        self,
+        mut self,
         listener: tokio::net::TcpListener,
         shutdown: watch::Receiver<bool>,
     ) -> anyhow::Result<()> {
+        if let Some(pinger) = self.pinger.take() {
+            self.start_websub(pinger, shutdown.clone());
+        }
         let state = AppState {
             cache: self.cache.clone(),
             scheduler_alive: self.scheduler_alive.clone(),
@@ -89,6 +109,28 @@ impl Daemon {
         }
         tracing::info!("stopped cleanly");
         Ok(())
+    }
+
+    /// Pings the hub once at start (a change the last run may not have announced), then
+    /// whenever what the feeds show has changed on disk: the flushed generation, checked
+    /// every few seconds, with the pinger coalescing bursts.
+    fn start_websub(&self, pinger: Pinger, mut shutdown: watch::Receiver<bool>) {
+        let store = self.ingest.store.clone();
+        let (tx, mut rx) = watch::channel(store.durable_generation());
+        rx.mark_changed();
+        tokio::spawn(pinger.run(rx, shutdown.clone()));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tokio::select! {
+                    _ = shutdown.wait_for(|s| *s) => return,
+                    _ = tick.tick() => {
+                        let g = store.durable_generation();
+                        tx.send_if_modified(|seen| std::mem::replace(seen, g) != g);
+                    }
+                }
+            }
+        });
     }
 
     async fn start_admin(&self, shutdown: watch::Receiver<bool>) -> anyhow::Result<PathBuf> {

@@ -402,3 +402,78 @@ async fn run_ends_when_the_changes_sender_is_gone() {
     tokio::time::timeout(PATIENCE, task).await.unwrap().unwrap();
     assert_eq!(hub.count(), 0);
 }
+
+/// The daemon with `[blog] hub`: its feeds name the hub and themselves, and the hub
+/// hears about every feed, category feeds included, when the daemon starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_names_the_hub_in_its_feeds_and_pings_it() {
+    kawaraban::fetch::install_crypto_provider();
+    let hub = start_hub(Vec::new(), reply(204)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[blog]\nbase_url = \"http://blog.example/\"\nhub = \"{}\"\n[store]\npath = \"{}\"\n[[category]]\nname = \"ニュース\"\ndefault = true\n",
+        hub.url,
+        dir.path().join("db").display()
+    );
+    let config = kawaraban::config::Config::parse(&text, "t.toml").unwrap();
+    let store = kawaraban::store::Store::open(&config.store.path, 1 << 20).unwrap();
+    let daemon = kawaraban::daemon::Daemon::new(&config, store).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(daemon.run(listener, rx));
+
+    hub.wait_for("a ping for every feed", |r| r.len() >= 6)
+        .await;
+    let mut topics: Vec<String> = hub
+        .forms()
+        .iter()
+        .flat_map(|f| {
+            f.iter()
+                .filter(|(k, _)| k == "hub.url")
+                .map(|(_, v)| v.clone())
+        })
+        .collect();
+    topics.sort();
+    topics.dedup();
+    assert!(
+        topics.contains(&"http://blog.example/feed.atom".to_string()),
+        "{topics:?}"
+    );
+    assert!(
+        topics.contains(
+            &"http://blog.example/category/%E3%83%8B%E3%83%A5%E3%83%BC%E3%82%B9.json".to_string()
+        ),
+        "{topics:?}"
+    );
+    for path in ["feed.atom", "feed.rss"] {
+        let body = client()
+            .get(format!("http://{addr}/{path}"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            body.contains(&format!("href=\"{}\"", hub.url)) && body.contains("rel=\"hub\""),
+            "{body}"
+        );
+        assert!(
+            body.contains(&format!("http://blog.example/{path}")),
+            "{body}"
+        );
+    }
+    let json = client()
+        .get(format!("http://{addr}/feed.json"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["hubs"][0]["url"], hub.url.as_str());
+    tx.send(true).unwrap();
+    running.await.unwrap().unwrap();
+}

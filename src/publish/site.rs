@@ -234,6 +234,11 @@ impl Site {
         Ok((out, false))
     }
 
+    /// The categories' slugs, as the category feeds' paths spell them.
+    pub fn category_slugs(&self) -> impl Iterator<Item = &str> {
+        self.categories.iter().map(|c| c.slug.as_str())
+    }
+
     fn category(&self, slug: &str) -> Option<&CategoryRef> {
         self.categories
             .iter()
