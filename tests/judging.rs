@@ -242,6 +242,62 @@ async fn stories_are_filtered_folded_and_filed_and_the_decisions_can_be_redone()
         "{shop}"
     );
 
+    // The blog itself, as `render --out` writes it: the sample's layout.
+    let read =
+        |p: &str| std::fs::read_to_string(out.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+    let index = read("index.html");
+    assert!(index.contains("<html lang=\"ja\">"), "{index}");
+    assert!(
+        index.contains("<h2 class=\"date\">2024年04月30日</h2>"),
+        "{index}"
+    );
+    assert!(
+        index.contains(
+            "posted by networksecurity at 10:00| <a href=\"category/attack/\">サイバー攻撃</a>"
+        ),
+        "{index}"
+    );
+    assert!(
+        index.contains("rel=\"alternate\" type=\"application/atom+xml\""),
+        "{index}"
+    );
+    assert_eq!(index.matches("<article class=\"post\"").count(), 4);
+    let category = read("category/shopping/index.html");
+    assert_eq!(category.matches("<article class=\"post\"").count(), 1);
+    assert!(
+        category.contains("href=\"../../category/shopping.atom\""),
+        "{category}"
+    );
+    let archive = read("archive/2024/04/index.html");
+    assert_eq!(archive.matches("<article class=\"post\"").count(), 4);
+    let feed: serde_json::Value = serde_json::from_str(&read("feed.json")).unwrap();
+    assert_eq!(feed["version"], "https://jsonfeed.org/version/1.1");
+    assert_eq!(feed["items"].as_array().unwrap().len(), 4);
+    let attack: serde_json::Value = serde_json::from_str(&read("category/attack.json")).unwrap();
+    assert_eq!(
+        attack["items"][0]["title"],
+        "市民病院にサイバー攻撃、外来を停止"
+    );
+    assert_eq!(attack["items"][0]["tags"][0], "サイバー攻撃");
+    let permalink = feed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["title"] == "不正ログインで男を逮捕")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let post = read(&format!("post/{permalink}/index.html"));
+    assert!(
+        post.contains("他人のIDとパスワード") && post.contains("href=\"../../style.css\""),
+        "{post}"
+    );
+    assert!(read("style.css").contains("max-width"));
+
     // Why: the folded copy names its post, the post its other outlet and its
     // category's reason; which is which depends on which poll began first.
     let mut whys = Vec::new();
@@ -349,6 +405,48 @@ async fn stories_are_filtered_folded_and_filed_and_the_decisions_can_be_redone()
         .await
         .unwrap();
     assert!(atom.contains("不正ログインで男を逮捕"), "the feed follows");
+    // Every kind of endpoint: its type, a validator that gives 304, gzip.
+    // Decompressing by itself, reqwest would hide the Content-Encoding checked here.
+    let client = reqwest::Client::builder()
+        .no_gzip()
+        .no_brotli()
+        .no_deflate()
+        .build()
+        .unwrap();
+    for (path, ct) in [
+        ("/", "text/html; charset=utf-8"),
+        ("/category/news/", "text/html; charset=utf-8"),
+        ("/feed.json", "application/feed+json; charset=utf-8"),
+        ("/category/attack.rss", "application/rss+xml; charset=utf-8"),
+        ("/style.css", "text/css; charset=utf-8"),
+    ] {
+        let url = format!("http://{listen}{path}");
+        let first = client.get(&url).send().await.unwrap();
+        assert_eq!(first.status(), 200, "{path}");
+        assert_eq!(first.headers()["content-type"], ct, "{path}");
+        assert!(first.headers().contains_key("last-modified"), "{path}");
+        let etag = first.headers()["etag"].clone();
+        let again = client
+            .get(&url)
+            .header("if-none-match", etag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), 304, "{path}");
+        let gz = client
+            .get(&url)
+            .header("accept-encoding", "gzip")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(gz.headers()["content-encoding"], "gzip", "{path}");
+    }
+    let missing = client
+        .get(format!("http://{listen}/category/nothing/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
     let why = ok(&run(
         &cfg,
         &[

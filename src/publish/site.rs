@@ -177,6 +177,22 @@ impl Site {
         republish: HashMap<String, Republish>,
     ) -> Site {
         let mut env = Environment::new();
+        // minijinja's HTML escaping also turns `/` into `&#x2f;`, which makes every path
+        // in the pages unreadable; quotes, `&`, `<` and `>` are what must be escaped.
+        env.set_formatter(|out, _state, value| {
+            use std::fmt::Write;
+            let written = if value.is_safe() {
+                write!(out, "{value}")
+            } else if value.is_none() || value.is_undefined() {
+                Ok(())
+            } else {
+                let text = value.to_string();
+                write!(out, "{}", html_escape::encode_quoted_attribute(&text))
+            };
+            written.map_err(|_| {
+                minijinja::Error::new(minijinja::ErrorKind::WriteFailure, "writing a page")
+            })
+        });
         // The templates are part of the binary and checked by the tests.
         env.add_template("base.html", include_str!("../../templates/base.html"))
             .expect("the page template parses");
