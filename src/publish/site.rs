@@ -180,7 +180,6 @@ impl Site {
         // minijinja's HTML escaping also turns `/` into `&#x2f;`, which makes every path
         // in the pages unreadable; quotes, `&`, `<` and `>` are what must be escaped.
         env.set_formatter(|out, _state, value| {
-            use std::fmt::Write;
             let written = if value.is_safe() {
                 write!(out, "{value}")
             } else if value.is_none() || value.is_undefined() {
