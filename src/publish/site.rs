@@ -614,6 +614,158 @@ impl SiteCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::judge::{Judge, judge_pending};
+
+    fn english(dir: &Path) -> (Config, Store) {
+        let text = format!(
+            r#"[blog]
+title = "Digest"
+author = "editor"
+language = "en"
+base_url = "http://blog.example/"
+page_size = 2
+date_heading = "%B %-d, %Y"
+attribution = "{{date:%B %-d, %Y}} {{publisher}}"
+posted_by = "posted by {{author}} at {{time:%H:%M}} | {{category}}"
+older_posts = "Older posts"
+[store]
+path = "{}"
+[[category]]
+name = "News & Views"
+slug = "news"
+default = true
+[[source]]
+name = "Full Wire"
+url = "http://full.example/feed"
+[[source]]
+name = "Excerpt Times"
+url = "http://excerpt.example/feed"
+republish = "excerpt"
+[[source]]
+name = "Title Post"
+url = "http://title.example/feed"
+republish = "title"
+"#,
+            dir.join("db").display()
+        );
+        let config = Config::parse(&text, "en.toml").unwrap();
+        let store = Store::open(&config.store.path, 1 << 20).unwrap();
+        // Three different stories, or they would be folded into one.
+        let bodies = [
+            "Alpha bravo charlie delta echo. ",
+            "Kilo lima mike november oscar. ",
+            "Sierra tango uniform victor whiskey. ",
+        ];
+        for (i, host) in ["full", "excerpt", "title"].iter().enumerate() {
+            let body = bodies[i].repeat(20);
+            let t = DateTime::parse_from_rfc3339(&format!("2018-12-1{}T09:0{i}:00Z", 7 + i))
+                .unwrap()
+                .with_timezone(&Utc);
+            let a = Article {
+                id: String::new(),
+                key: format!("http://{host}.example/a"),
+                source_url: format!("http://{host}.example/feed"),
+                publisher: config.sources[i].name.clone(),
+                link: Some(format!("http://{host}.example/a")),
+                title: format!("<{host}> story"),
+                content_html: format!("<p>{body}</p><script>alert(1)</script>"),
+                content_text: format!("{host} {body}"),
+                author: None,
+                tags: Vec::new(),
+                published: Some(t),
+                first_seen: t,
+                updated: t,
+                full_text: false,
+                aliases: Vec::new(),
+                judgement: None,
+            };
+            store.upsert(a, t).unwrap();
+        }
+        let judge = Judge::from_config(&config, &[]).unwrap();
+        judge_pending(&store, &judge).unwrap();
+        (config, store)
+    }
+
+    fn page(site: &Site, store: &Store, path: &str) -> String {
+        let r = site.render(store, path).unwrap().unwrap();
+        String::from_utf8(r.body.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn an_english_blog_with_republish_modes_and_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let (config, store) = english(dir.path());
+        let site = Site::new(&config);
+        let first = page(&site, &store, "");
+        // Newest first, two a page, English dates and labels, titles escaped.
+        assert!(
+            first.find("&lt;title&gt; story").unwrap()
+                < first.find("&lt;excerpt&gt; story").unwrap()
+        );
+        assert!(!first.contains("&lt;full&gt; story"));
+        assert!(
+            first.contains("<h2 class=\"date\">December 19, 2018</h2>"),
+            "{first}"
+        );
+        assert!(
+            first.contains(
+                "posted by editor at 09:02 | <a href=\"category/news/\">News &amp; Views</a>"
+            ),
+            "{first}"
+        );
+        assert!(
+            first.contains("<a rel=\"next\" href=\"page/2/\">Older posts</a>"),
+            "{first}"
+        );
+        assert!(first.contains("December 18, 2018 Excerpt Times"), "{first}");
+        assert!(!first.contains("<script"), "{first}");
+        let second = page(&site, &store, "page/2/");
+        assert!(
+            second.contains("&lt;full&gt; story") && second.contains("href=\"../../\""),
+            "{second}"
+        );
+        assert!(site.render(&store, "page/3/").unwrap().is_none());
+
+        // What each outlet may have republished.
+        let feed = page(&site, &store, "feed.atom");
+        let parsed = atom_syndication::Feed::read_from(feed.as_bytes()).unwrap();
+        let content = |title: &str| {
+            let e = parsed
+                .entries
+                .iter()
+                .find(|e| e.title.value == title)
+                .unwrap();
+            e.content.as_ref().unwrap().value.clone().unwrap()
+        };
+        assert_eq!(content("<full> story").matches("Alpha bravo").count(), 20);
+        let excerpt = content("<excerpt> story");
+        assert!(
+            excerpt.contains("Kilo lima") && excerpt.contains('…'),
+            "{excerpt}"
+        );
+        assert!(excerpt.chars().count() < 600, "{excerpt}");
+        let title = content("<title> story");
+        assert!(
+            !title.contains("Sierra") && title.contains("Title Post"),
+            "{title}"
+        );
+
+        // The static tree has every path the server answers.
+        let out = dir.path().join("out");
+        let files = site.write_dir(&store, &out).unwrap();
+        assert!(files >= 12, "{files}");
+        for f in [
+            "index.html",
+            "page/2/index.html",
+            "feed.json",
+            "category/news.rss",
+            "category/news/index.html",
+            "archive/2018/12/index.html",
+            "style.css",
+        ] {
+            assert!(out.join(f).is_file(), "{f}");
+        }
+    }
 
     #[test]
     fn paths_parse() {
