@@ -100,6 +100,9 @@ struct Article {
 enum FeedFormat {
     Rss1,
     Rss2,
+    /// RSS 2.0 whose items carry only the first words of the article, so that a
+    /// reader has to fetch the article pages for the text.
+    Rss2Excerpts,
     Atom,
     JsonFeed,
 }
@@ -186,6 +189,21 @@ static OUTLETS: &[Outlet] = &[
         date_format: "%B %-d, %Y, %H:%M JST",
         footer: "© 2026 Harbor Daily. A fictional newspaper made up for the kawaraban demo; all people, companies and events are invented.",
         articles: HARBOR_ARTICLES,
+    },
+    Outlet {
+        name: "山手新報",
+        root: "/yamate/",
+        feed_file: "rss20.xml",
+        format: FeedFormat::Rss2Excerpts,
+        charset: Charset::Utf8,
+        lang: "ja",
+        tagline: "山手新報 ― 山手市と湾岸地域のニュース",
+        nav: &["トップ", "地域", "経済", "社会", "くらし"],
+        related_label: "あわせて読みたい",
+        updated_label: "更新",
+        date_format: "%Y.%m.%d %H:%M",
+        footer: "© 山手新報社 2026　kawaraban のデモ用の架空の新聞です。登場する人物・団体・地名はすべて架空のものです。",
+        articles: YAMATE_ARTICLES,
     },
 ];
 
@@ -278,13 +296,15 @@ static TOTO_ARTICLES: &[Article] = &[
         updated: None,
         author: "東都通信 社会部",
         category: "社会",
-        summary: "青葉台市の市立総合病院で11日夜から電子カルテなどのシステムが使えなくなっている。病院はランサムウェアによるサイバー攻撃を受けたとみており、初診の外来を当面見合わせる。",
+        summary: "青葉台市立総合病院の電子カルテシステムが11日夜から使えなくなっている。病院はランサムウェアによるサイバー攻撃とみており、救急の受け入れ制限や新規外来の停止に踏み切った。",
+        // The same story as 瓦版新聞's, as a wire desk rewrites it: another lead,
+        // reworded and trimmed paragraphs, the same figures.
         body: &[
-            "青葉台市の青葉台市立総合病院で、11日夜から電子カルテを含む院内のシステムがほぼ全面的に停止している。病院は12日に記者会見を開き、ランサムウェアと呼ばれるコンピューターウイルスによるサイバー攻撃を受けたとみられると明らかにした。",
-            "病院の説明では、院内ネットワークにつながる約30台のサーバーのうち、少なくとも20台でファイルが暗号化されていた。発覚直後に院内ネットワークを外部から切り離したが、バックアップ用のサーバーの一部も暗号化されていたという。",
-            "影響は診療の現場に広がっている。救急車の受け入れは重症患者に限り、初診の外来は当面見合わせる。12日朝には、予約していた検査が延期になったことを知らずに訪れた患者が、受付で説明を受ける姿が見られた。透析治療を受けている市内の60代男性は「治療が続けられるのか心配だ」と話した。",
-            "市は12日、副市長をトップとする対策本部を設置した。病院は犯行グループから金銭の要求があったことを認めたうえで、支払いには応じない方針を示している。",
-            "医療機関を狙ったランサムウェア攻撃は国内外で相次いでいる。医療機器メーカーや保守業者が遠隔保守に使う接続経路が侵入口となる例も多く、専門家は取引先を含めた対策の点検を求めている。",
+            "青葉台市の青葉台市立総合病院（420床）が身代金要求型のコンピューターウイルス「ランサムウェア」によるサイバー攻撃を受け、11日夜から電子カルテシステムが使えなくなっている。病院が12日、記者会見を開いて明らかにした。",
+            "病院によると、11日午後11時ごろ、夜間当直の職員が電子カルテの画面が表示されないことに気付いた。院内のプリンターからは英語で書かれた脅迫文が次々に印刷され、「データを盗んだ。期限内に連絡しなければ公開する」などと記されていたという。",
+            "病院は当面、救急患者の受け入れ制限、新規外来患者の受け付け停止、予定手術の一部延期を決めた。入院患者の診療は紙のカルテで続けているが、過去の検査結果や処方歴を参照できず、現場は確認作業に追われている。",
+            "侵入経路は分かっていないが、保守用に設置していたVPN（仮想私設網）機器が狙われた可能性があるという。病院は県警に被害を届け出ており、患者の情報が外部に流出したかどうかも調べている。",
+            "院長は「患者の皆さまに多大なご迷惑をおかけし、深くおわびする。身代金の要求には応じない」と述べた。システムの全面復旧には少なくとも2週間かかる見通し。",
         ],
     },
 ];
@@ -368,6 +388,53 @@ static HARBOR_ARTICLES: &[Article] = &[
             "Blossoms are expected to open around March 19 in the southwest and around March 22 in the Harbor Ward area, with full bloom about a week later. Northern regions are likely to see flowers in late April or early May, close to the average.",
             "Park managers in Harbor Ward said they were preparing for large crowds and would again ask visitors to take their rubbish home and not to reserve picnic spots with unattended tarps.",
             "Forecasters cautioned that the storm expected this weekend could bring cold air in its wake, which may slow the opening of buds in some areas.",
+        ],
+    },
+];
+
+static YAMATE_ARTICLES: &[Article] = &[
+    Article {
+        path: "news/20260314-ferry-ddos.html",
+        title: "フェリー予約サイトにDDoS攻撃　春休みの予約受け付け一時停止",
+        published: "2026-03-14T12:10:00+09:00",
+        updated: None,
+        author: "社会部　石川 蓮",
+        category: "社会",
+        summary: "山手湾フェリーの予約サイトが13日夜から大量の通信を送りつけられるDDoS攻撃を受け、つながりにくい状態が続いている。",
+        body: &[
+            "山手湾フェリー（山手市）は14日、同社の予約サイトが13日夜から大量の通信を送りつけられる「DDoS攻撃」を受け、つながりにくい状態が続いていると発表した。春休みの繁忙期を前に、インターネットでの予約受け付けを一時停止している。",
+            "同社によると、13日午後9時ごろから、海外を中心とする多数の機器から短時間に大量の接続要求が届き、サイトの表示に数分かかるようになった。ピーク時のアクセスは通常の約300倍に達したという。乗船券の予約データや顧客の個人情報が流出した形跡は見つかっていない。",
+            "予約済みの乗船券はそのまま使える。同社は電話と窓口での予約を受け付けており、14日は午前中から窓口に家族連れの列ができた。",
+            "同社は回線事業者と協力して不審な通信を遮断する対策を進めており、15日中の復旧を目指している。担当者は「ご迷惑をおかけして申し訳ない。春休みの旅行に影響が出ないよう全力で対応する」と話した。",
+        ],
+    },
+    Article {
+        path: "news/20260313-yamate-pay-charges.html",
+        title: "スマホ決済アプリで不正チャージ相次ぐ　利用者42人、計380万円の被害",
+        published: "2026-03-13T08:20:00+09:00",
+        updated: None,
+        author: "経済部　森 千尋",
+        category: "経済",
+        summary: "地域のスマホ決済アプリ「やまてPay」で、利用者の銀行口座から身に覚えのないチャージが繰り返される被害が相次いでいる。",
+        body: &[
+            "山手市の地域スマホ決済アプリ「やまてPay」で、利用者の銀行口座から身に覚えのないチャージ（入金）が繰り返される被害が相次いでいることが分かった。運営するやまてデジタルによると、12日までに利用者42人から計約380万円の被害の申し出があった。",
+            "同社によると、不正なチャージは2月下旬から確認され始めた。何者かが他のサービスから流出したIDとパスワードを使って利用者になりすまし、登録された銀行口座からチャージしたうえで、加盟店でゲーム機や家電など換金しやすい商品を購入していたとみられる。",
+            "アプリはこれまで、口座の登録時にSMSで届く確認コードを入力するだけで利用できた。同社は13日からチャージの上限額を1日3万円に引き下げ、ログインのたびに本人確認を求める仕組みを導入した。被害額は全額補償する方針だ。",
+            "スマホ決済をめぐっては、口座との連携時の本人確認が甘いサービスが狙われる被害が各地で起きている。市消費生活センターは「心当たりのない入出金がないか、銀行口座とアプリの履歴をこまめに確かめてほしい」と呼びかけている。",
+        ],
+    },
+    Article {
+        path: "news/20260310-used-book-fair.html",
+        title: "山手駅前で「春の古本まつり」　県内の古書店22店が出店",
+        published: "2026-03-10T08:30:00+09:00",
+        updated: None,
+        author: "地域報道部　宮本 花",
+        category: "地域",
+        summary: "山手駅前の広場で14日から、県内の古書店が集まる「春の古本まつり」が開かれる。今年は過去最多の22店が出店する。",
+        body: &[
+            "山手駅前の広場で14日から、県内の古書店が集まる「春の古本まつり」が開かれる。今年は過去最多の22店が出店し、文庫本や絵本、古い地図や絵はがきなど約5万冊が並ぶ予定だ。",
+            "会場では、傷んだ本の修理を体験できるコーナーや、子ども向けの読み聞かせ会も開かれる。実行委員長を務める古書店主は「思いがけない一冊との出会いを楽しんでほしい」と話している。",
+            "まつりは16日まで。入場無料で、時間は午前10時から午後6時まで。雨天の場合は駅前の市民ホールに会場を移す。",
         ],
     },
 ];
@@ -524,7 +591,8 @@ fn build_site(origin: &str) -> Result<Vec<Resource>> {
 
         let feed = match outlet.format {
             FeedFormat::Rss1 => render_rss1(outlet, origin, &entries, latest),
-            FeedFormat::Rss2 => render_rss2(outlet, origin, &entries, latest),
+            FeedFormat::Rss2 => render_rss2(outlet, origin, &entries, latest, true),
+            FeedFormat::Rss2Excerpts => render_rss2(outlet, origin, &entries, latest, false),
             FeedFormat::Atom => render_atom(outlet, origin, &entries, latest),
             FeedFormat::JsonFeed => render_json_feed(outlet, origin, &entries)?,
         };
@@ -605,6 +673,7 @@ impl FeedFormat {
         match self {
             FeedFormat::Rss1 => "RSS 1.0",
             FeedFormat::Rss2 => "RSS 2.0",
+            FeedFormat::Rss2Excerpts => "RSS 2.0, excerpts only",
             FeedFormat::Atom => "Atom 1.0",
             FeedFormat::JsonFeed => "JSON Feed 1.1",
         }
@@ -613,7 +682,7 @@ impl FeedFormat {
     fn mime_type(self) -> &'static str {
         match self {
             FeedFormat::Rss1 => "application/rdf+xml",
-            FeedFormat::Rss2 => "application/rss+xml",
+            FeedFormat::Rss2 | FeedFormat::Rss2Excerpts => "application/rss+xml",
             FeedFormat::Atom => "application/atom+xml",
             FeedFormat::JsonFeed => "application/feed+json",
         }
@@ -749,6 +818,7 @@ fn render_rss2(
     origin: &str,
     entries: &[Entry],
     latest: DateTime<FixedOffset>,
+    full_text: bool,
 ) -> String {
     let home = format!("{origin}{}", outlet.root);
     let feed_url = format!("{home}{}", outlet.feed_file);
@@ -756,6 +826,17 @@ fn render_rss2(
         .iter()
         .map(|entry| {
             let article = entry.article;
+            let (description, content) = if full_text {
+                (
+                    article.summary.to_owned(),
+                    format!(
+                        "      <content:encoded><![CDATA[{}]]></content:encoded>\n",
+                        body_html(article)
+                    ),
+                )
+            } else {
+                (lead_excerpt(article), String::new())
+            };
             format!(
                 r#"    <item>
       <title>{title}</title>
@@ -764,17 +845,16 @@ fn render_rss2(
       <pubDate>{date}</pubDate>
       <category>{category}</category>
       <dc:creator>{author}</dc:creator>
-      <description>{summary}</description>
-      <content:encoded><![CDATA[{html}]]></content:encoded>
-    </item>
+      <description>{description}</description>
+{content}    </item>
 "#,
                 title = esc(article.title),
                 url = esc(&entry.url),
                 date = entry.published.to_rfc2822(),
                 category = esc(article.category),
                 author = esc(article.author),
-                summary = esc(article.summary),
-                html = body_html(article),
+                description = esc(&description),
+                content = content,
             )
         })
         .collect::<String>();
@@ -914,6 +994,15 @@ fn render_broken_feed(origin: &str) -> String {
       <pubDate>Sat, 14 Mar 2026 07:00:00 +0900</pubDate>
       <description>湾岸地区の港湾物流システムで14日未明から障害が発生し、コンテナの搬"#
     )
+}
+
+/// The opening words of the article and an ellipsis, as CMSs that keep their text
+/// for their own pages put in the feed.
+fn lead_excerpt(article: &Article) -> String {
+    const CHARS: usize = 60;
+    let lead = article.body.first().copied().unwrap_or(article.summary);
+    let cut: String = lead.chars().take(CHARS).collect();
+    format!("{cut}…")
 }
 
 fn body_html(article: &Article) -> String {
