@@ -189,7 +189,7 @@ pub fn decide<L: Lookup>(
         // Leaving the blog: out of its group, whose earliest remaining member takes over.
         let mut group = load_group(lookup, &roots, &mut touched)?;
         group.retain(|id| *id != article.id);
-        let mut out = regroup(judge, &group, &mut touched, now);
+        let mut out = regroup(judge, &group, &mut touched, now, None);
         let mut me = article.clone();
         me.judgement = Some(Judgement::new(
             verdict,
@@ -234,7 +234,8 @@ pub fn decide<L: Lookup>(
         j.duplicate_score = best.or(j.duplicate_score);
         me.judgement = Some(j);
     }
-    let mut out = regroup(judge, &group, &mut touched, now);
+    let first_judged = old.is_none().then_some(article.id.as_str());
+    let mut out = regroup(judge, &group, &mut touched, now, first_judged);
     // The article itself is always written: its new text was judged.
     if !out.iter().any(|a| a.id == article.id)
         && let Some(me) = touched.get(&article.id)
@@ -293,6 +294,7 @@ fn regroup(
     group: &[String],
     touched: &mut BTreeMap<String, Article>,
     now: DateTime<Utc>,
+    first_judged: Option<&str>,
 ) -> Vec<Article> {
     let mut members: Vec<Article> = group
         .iter()
@@ -329,7 +331,12 @@ fn regroup(
             let shown_changed = old.as_ref().is_none_or(|o| {
                 o.is_post() != j.is_post() || o.folded != j.folded || o.category != j.category
             });
-            j.changed = changed_at(&old, now, shown_changed);
+            // A post's first judgement is not a change a reader sees: it appeared then.
+            j.changed = if first_judged == Some(m.id.as_str()) {
+                m.first_seen
+            } else {
+                changed_at(&old, now, shown_changed)
+            };
             let mut a = m.clone();
             a.judgement = Some(j);
             touched.insert(a.id.clone(), a.clone());
@@ -694,6 +701,8 @@ mod tests {
             );
             assert_eq!(mem.posts(), [first]);
             assert_eq!(mem.get(first).folded, [second]);
+            // Another outlet folded in changes what the post shows: now.
+            assert_eq!(mem.get(first).changed, t(59));
             let arts = mem.articles.borrow();
             let post = crate::publish::Post::new(
                 &crate::config::BlogConfig::default(),
@@ -724,6 +733,8 @@ mod tests {
             article("c", "浪速日報", 2, "病院にサイバー攻撃", other),
         );
         assert!(j.is_post());
+        // Appearing is not a change: a new post's judgement dates from its arrival.
+        assert_eq!(j.changed, t(2));
         assert_eq!(mem.posts().len(), 2);
         assert_eq!(j.category.unwrap().name, "サイバー攻撃");
     }

@@ -26,7 +26,6 @@ pub fn render(
                 "date_published": rfc3339(p.root.post_time()),
                 "date_modified": rfc3339(p.updated),
                 "authors": [author.clone()],
-                "external_url": p.article.link,
                 "_kawaraban": {
                     "publisher": p.article.publisher,
                     "source": p.article.source_url,

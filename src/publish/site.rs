@@ -492,9 +492,7 @@ impl Site {
             let a = a?;
             total += 1;
             let t = a.post_time().with_timezone(&self.blog.timezone.0);
-            if months.last() != Some(&(t.year(), t.month()))
-                && !months.contains(&(t.year(), t.month()))
-            {
+            if !months.contains(&(t.year(), t.month())) {
                 months.push((t.year(), t.month()));
             }
             if let Some(c) = a.judgement.as_ref().and_then(|j| j.category.as_ref()) {
