@@ -9,10 +9,16 @@
 //! Each outlet publishes in a different format and character encoding, the
 //! way Japanese news sites do in the wild: RSS 1.0 in `Shift_JIS` (with
 //! CP932-only characters and no charset in the Content-Type), RSS 2.0 in
-//! EUC-JP, Atom with `xml:base` and relative links, and JSON Feed. One more
-//! feed is truncated so that the daemon has a failing source to report. Every
-//! article also has an HTML page, in its outlet's encoding, for full-text
-//! extraction.
+//! EUC-JP, Atom with `xml:base` and relative links, JSON Feed, and RSS 2.0
+//! with only the first words of each article. One more feed is truncated so
+//! that the daemon has a failing source to report. Every article also has an
+//! HTML page, in its outlet's encoding, for full-text extraction.
+//!
+//! The security stories are mixed with sports, weather, tourism and local
+//! news that the blog should leave out, and the hospital ransomware story is
+//! run by two outlets in their own words (same figures, another lead, reworded
+//! and trimmed paragraphs), so the blog has a story to show once.
+//! `tests/offline_blog.rs` checks the published blog against these articles.
 //!
 //! Every response carries an `ETag` and `Last-Modified` and honours conditional
 //! requests, and is gzip-compressed when the client asks for it, so repeated
@@ -49,7 +55,7 @@ type Result<T, E = Box<dyn Error>> = std::result::Result<T, E>;
 const DEFAULT_LISTEN: &str = "127.0.0.1:8900";
 
 /// The port `config/offline.toml` points its sources at.
-const CONFIG_PORT: u16 = 8900;
+pub(crate) const CONFIG_PORT: u16 = 8900;
 
 const USAGE: &str = "\
 usage: cargo run --example newsroom -- [--listen ADDR]
@@ -64,12 +70,15 @@ options:
 // Sample data
 // ---------------------------------------------------------------------------
 
-struct Outlet {
-    name: &'static str,
+// The items tests/offline_blog.rs reads are pub(crate): it includes this file as a
+// module to serve the newsroom and to take its expectations from the sample data.
+
+pub(crate) struct Outlet {
+    pub(crate) name: &'static str,
     /// URL path prefix; the feed file and article paths are relative to it.
-    root: &'static str,
+    pub(crate) root: &'static str,
     feed_file: &'static str,
-    format: FeedFormat,
+    pub(crate) format: FeedFormat,
     charset: Charset,
     lang: &'static str,
     tagline: &'static str,
@@ -79,25 +88,25 @@ struct Outlet {
     /// chrono format string for human-readable dates on the HTML pages.
     date_format: &'static str,
     footer: &'static str,
-    articles: &'static [Article],
+    pub(crate) articles: &'static [Article],
 }
 
-struct Article {
+pub(crate) struct Article {
     /// Relative to the outlet's root.
-    path: &'static str,
-    title: &'static str,
+    pub(crate) path: &'static str,
+    pub(crate) title: &'static str,
     /// RFC 3339.
-    published: &'static str,
+    pub(crate) published: &'static str,
     /// RFC 3339; set when the story was revised after publication.
     updated: Option<&'static str>,
     author: &'static str,
     category: &'static str,
     summary: &'static str,
-    body: &'static [&'static str],
+    pub(crate) body: &'static [&'static str],
 }
 
-#[derive(Clone, Copy)]
-enum FeedFormat {
+#[derive(Clone, Copy, PartialEq)]
+pub(crate) enum FeedFormat {
     Rss1,
     Rss2,
     /// RSS 2.0 whose items carry only the first words of the article, so that a
@@ -114,7 +123,7 @@ enum Charset {
     EucJp,
 }
 
-static OUTLETS: &[Outlet] = &[
+pub(crate) static OUTLETS: &[Outlet] = &[
     Outlet {
         name: "瓦版新聞",
         root: "/kawaraban-shimbun/",
@@ -328,6 +337,21 @@ static HOKKAI_ARTICLES: &[Article] = &[
         ],
     },
     Article {
+        path: "news/2026/0312-security-help-desk.html",
+        title: "北見沢商工会議所、中小企業向けにセキュリティ相談窓口　専門家が無料で助言",
+        published: "2026-03-12T16:30:00+09:00",
+        updated: None,
+        author: "経済部　西田 翔",
+        category: "経済",
+        summary: "北見沢商工会議所は4月から、会員の中小企業を対象に情報セキュリティの相談窓口を設ける。地元のIT企業の技術者が無料で助言する。",
+        body: &[
+            "北見沢商工会議所は12日、会員の中小企業を対象にした情報セキュリティの相談窓口を4月1日に開設すると発表した。地元のIT企業3社の技術者が交代で常駐し、パソコンやネットワークの設定、従業員教育の進め方などについて無料で助言する。",
+            "同会議所が昨年秋に会員企業を対象に行った調査では、回答した218社のうち、セキュリティ対策の担当者がいないと答えた企業が6割を超えた。「何から手を付ければよいか分からない」という声が多く、身近な相談先をつくることにした。",
+            "窓口では、予算に限りのある企業でも取り組める対策として、ソフトウェアの更新を欠かさないこと、データのバックアップを社外にも保管すること、振込先の変更など重要な連絡は電話でも確かめることを勧める。",
+            "会頭は「被害にあってからでは遅い。小さな会社こそ早めに相談してほしい」と話している。相談は電話や来所のほか、オンラインでも受け付ける。",
+        ],
+    },
+    Article {
         path: "news/2026/0313-drift-ice-cruise.html",
         title: "流氷観光船が今季の運航終了　乗船客は前年比2割増",
         published: "2026-03-13T12:00:00+09:00",
@@ -440,7 +464,7 @@ static YAMATE_ARTICLES: &[Article] = &[
 ];
 
 const BROKEN_ROOT: &str = "/broken/";
-const BROKEN_NAME: &str = "湾岸速報";
+pub(crate) const BROKEN_NAME: &str = "湾岸速報";
 const BROKEN_MODIFIED: &str = "2026-03-14T07:00:00+09:00";
 
 // ---------------------------------------------------------------------------
@@ -577,7 +601,7 @@ struct Entry {
 
 /// Everything is rendered once at startup: the content never changes while
 /// the newsroom runs, which keeps `ETag`s stable and conditional GETs honest.
-fn build_site(origin: &str) -> Result<Vec<Resource>> {
+pub(crate) fn build_site(origin: &str) -> Result<Vec<Resource>> {
     let mut resources = Vec::new();
     let mut newest = parse_date(BROKEN_MODIFIED)?;
     for outlet in OUTLETS {
@@ -1194,7 +1218,7 @@ fn esc(text: &str) -> String {
 // Serving
 // ---------------------------------------------------------------------------
 
-struct Resource {
+pub(crate) struct Resource {
     path: String,
     content_type: HeaderValue,
     last_modified: DateTime<Utc>,
@@ -1252,7 +1276,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 }
 
 /// One explicit route per resource; axum's `get` also answers HEAD.
-fn router(resources: Vec<Resource>) -> Router {
+pub(crate) fn router(resources: Vec<Resource>) -> Router {
     let mut router = Router::new();
     for resource in resources {
         let path = resource.path.clone();

@@ -53,6 +53,15 @@ impl Article {
         self.published.unwrap_or(self.first_seen)
     }
 
+    /// The time of the story this article is the post of: the earliest publication
+    /// among the outlets folded into it, else its own post time. Orders the blog.
+    pub fn story_time(&self) -> DateTime<Utc> {
+        self.judgement
+            .as_ref()
+            .and_then(|j| j.story_time)
+            .unwrap_or_else(|| self.post_time())
+    }
+
     /// Whether what a reader sees differs between two versions of the same article.
     pub fn same_content(&self, other: &Article) -> bool {
         self.title == other.title

@@ -288,7 +288,8 @@ fn categorize_trained(train: &Path) -> Result<u8, Failure> {
                 slug: None,
                 keywords: Vec::new(),
                 examples: None,
-                default: configs.is_empty(),
+                // No default: with a training file the classifier always decides.
+                default: false,
             });
         }
     }

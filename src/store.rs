@@ -204,8 +204,8 @@ impl Store {
     ) -> Result<(Upsert, Article), StoreError> {
         let i = &self.inner;
         let abort = |e: serde_json::Error| ConflictableTransactionError::Abort(e.to_string());
-        let result = (&i.articles, &i.by_time, &i.by_key, &i.pending).transaction(
-            |(articles, by_time, by_key, pending)| {
+        let result = (&i.articles, &i.by_time, &i.by_key, &i.pending, &i.posts).transaction(
+            |(articles, by_time, by_key, pending, posts)| {
                 let mut existing_id = None;
                 for k in std::iter::once(&article.key).chain(&article.aliases) {
                     if existing_id.is_none() {
@@ -276,6 +276,16 @@ impl Store {
                     by_time.remove(time_key(old.post_time(), &old.id))?;
                     by_time.insert(
                         time_key(merged.post_time(), &merged.id),
+                        merged.id.as_bytes(),
+                    )?;
+                }
+                // A post whose date changed at the source moves in the blog too.
+                if merged.judgement.as_ref().is_some_and(|j| j.is_post())
+                    && old.story_time() != merged.story_time()
+                {
+                    posts.remove(time_key(old.story_time(), &old.id))?;
+                    posts.insert(
+                        time_key(merged.story_time(), &merged.id),
                         merged.id.as_bytes(),
                     )?;
                 }
@@ -397,10 +407,15 @@ impl Store {
                     let was_post = cur.judgement.as_ref().is_some_and(|j| j.is_post());
                     let is_post = new.judgement.as_ref().is_some_and(|j| j.is_post());
                     if was_post {
-                        posts.remove(time_key(cur.post_time(), &cur.id))?;
+                        posts.remove(time_key(cur.story_time(), &cur.id))?;
                     }
+                    let new_time = new
+                        .judgement
+                        .as_ref()
+                        .and_then(|j| j.story_time)
+                        .unwrap_or_else(|| cur.post_time());
                     if is_post {
-                        posts.insert(time_key(cur.post_time(), &cur.id), cur.id.as_bytes())?;
+                        posts.insert(time_key(new_time, &cur.id), cur.id.as_bytes())?;
                     }
                     if new.id == plan.id && cur.same_content(new) {
                         pending.remove(cur.id.as_bytes())?;

@@ -33,6 +33,10 @@ pub struct Example {
     pub category: String,
 }
 
+/// The classifier decides only when its confidence is above this many times an even
+/// split between the categories it learned.
+const UNSURE_FACTOR: f64 = 1.25;
+
 /// Occurrences of one keyword counted at most: a long article repeating a word should
 /// not outweigh a headline.
 const KEYWORD_CAP: usize = 5;
@@ -46,7 +50,9 @@ struct Category {
 /// The configured categories with their rules and trained classifier.
 pub struct Categorizer {
     cats: Vec<Category>,
-    default: usize,
+    /// The category for what nothing else fits; `None` when none is marked default
+    /// (`categorize --train`), and then the classifier always decides.
+    default: Option<usize>,
     model: Option<Classifier>,
     trained_on: usize,
 }
@@ -64,7 +70,7 @@ impl Categorizer {
                     .map_err(|e| format!("category {:?}: {e}", c.name))?,
             });
         }
-        let default = configs.iter().position(|c| c.default).unwrap_or(0);
+        let default = configs.iter().position(|c| c.default);
         let labels: Vec<String> = cats.iter().map(|c| c.name.clone()).collect();
         let mut labeled = Vec::with_capacity(examples.len());
         for (i, e) in examples.iter().enumerate() {
@@ -126,6 +132,19 @@ impl Categorizer {
         if let Some(model) = &self.model {
             let p = model.predict(Doc { title, body });
             let cat = &self.cats[p.label.min(self.cats.len() - 1)];
+            // Barely above an even split is no evidence (an English article against
+            // Japanese examples, say): the default category is the honest answer.
+            let unsure = UNSURE_FACTOR / model.labels().max(1) as f64;
+            if let Some(d) = self.default.filter(|_| p.score < unsure) {
+                return Some(self.choice(
+                    &self.cats[d],
+                    p.score,
+                    format!(
+                        "default: the classifier was unsure (best {} at {:.2})",
+                        cat.name, p.score
+                    ),
+                ));
+            }
             let features: Vec<String> = p
                 .features
                 .iter()
@@ -134,7 +153,7 @@ impl Categorizer {
                 .collect();
             return Some(self.choice(cat, p.score, format!("classifier: {}", features.join(", "))));
         }
-        let cat = &self.cats[self.default];
+        let cat = &self.cats[self.default.unwrap_or(0)];
         Some(self.choice(cat, 0.0, "default: no keyword matched".into()))
     }
 

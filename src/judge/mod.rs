@@ -37,6 +37,10 @@ pub struct Judgement {
     /// On a post: the articles folded into it, earliest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub folded: Vec<String>,
+    /// On a post of a folded story: the earliest publication time among its outlets,
+    /// which dates the post whichever outlet was stored first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub story_time: Option<DateTime<Utc>>,
     /// On a post: its category, when categories are configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<CategoryChoice>,
@@ -52,6 +56,7 @@ impl Judgement {
             duplicate_of: None,
             duplicate_score: None,
             folded: Vec::new(),
+            story_time: None,
             category: None,
             changed: now,
         }
@@ -315,6 +320,9 @@ fn regroup(
         if m.id == root_id {
             j.duplicate_of = None;
             j.folded = folded.clone();
+            j.story_time = (members.len() > 1)
+                .then(|| members.iter().map(Article::post_time).min())
+                .flatten();
             let manual = j.category.as_ref().filter(|c| c.manual).cloned();
             j.category = manual.or_else(|| {
                 let s = shown.as_ref().unwrap_or(m);
@@ -323,13 +331,17 @@ fn regroup(
         } else {
             j.duplicate_of = Some(root_id.clone());
             j.folded = Vec::new();
+            j.story_time = None;
             // A folded article keeps an operator's choice for when it stands alone again.
             j.category = j.category.filter(|c| c.manual);
         }
         let changed = old.as_ref() != Some(&j) || m.id == root_id && old.is_none();
         if changed {
             let shown_changed = old.as_ref().is_none_or(|o| {
-                o.is_post() != j.is_post() || o.folded != j.folded || o.category != j.category
+                o.is_post() != j.is_post()
+                    || o.folded != j.folded
+                    || o.category != j.category
+                    || o.story_time != j.story_time
             });
             // A post's first judgement is not a change a reader sees: it appeared then.
             j.changed = if first_judged == Some(m.id.as_str()) {
@@ -687,9 +699,14 @@ mod tests {
         let judge = judge();
         for (first, second) in [("a", "b"), ("b", "a")] {
             let mem = Mem::default();
-            let make = |id: &str, minute| match id {
-                "a" => article("a", "東都新聞", minute, "通販サイトに不正アクセス", &full()),
-                _ => article("b", "共同通信", minute, "カード情報流出の恐れ", &excerpt()),
+            // Each outlet's own publication time, whatever the order they arrive in.
+            let make = |id: &str, minute| {
+                let mut a = match id {
+                    "a" => article("a", "東都新聞", minute, "通販サイトに不正アクセス", &full()),
+                    _ => article("b", "共同通信", minute, "カード情報流出の恐れ", &excerpt()),
+                };
+                a.published = Some(if id == "a" { t(30) } else { t(20) });
+                a
             };
             mem.put(&judge, make(first, 1));
             let j = mem.put(&judge, make(second, 2));
@@ -716,6 +733,8 @@ mod tests {
             assert_eq!(post.also[0].publisher, "共同通信");
             assert!(post.content_html.contains("also reported by"));
             assert_eq!(post.category.as_ref().unwrap().name, "ショッピング");
+            // Dated by the story's first publication, not by who came first.
+            assert_eq!(post.time, t(20));
         }
     }
 

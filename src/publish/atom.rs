@@ -47,7 +47,7 @@ pub fn render(
                 title: Text::plain(a.title.clone()),
                 id: p.id.clone(),
                 updated: fixed(p.updated),
-                published: Some(fixed(p.root.post_time())),
+                published: Some(fixed(p.time)),
                 categories: p
                     .category
                     .iter()

@@ -23,7 +23,7 @@ pub fn render(
                 "url": p.link,
                 "title": p.article.title,
                 "content_html": p.content_html,
-                "date_published": rfc3339(p.root.post_time()),
+                "date_published": rfc3339(p.time),
                 "date_modified": rfc3339(p.updated),
                 "authors": [author.clone()],
                 "_kawaraban": {

@@ -34,6 +34,8 @@ pub struct Post {
     /// Where the post links: the original article, else the blog.
     pub link: String,
     pub category: Option<CategoryChoice>,
+    /// The post's time: the story's earliest publication (see `Article::story_time`).
+    pub time: DateTime<Utc>,
     /// The last change a reader would see: text, or what was folded into it.
     pub updated: DateTime<Utc>,
 }
@@ -85,10 +87,11 @@ impl Post {
             .chain(judgement.map(|j| j.changed))
             .max()
             .unwrap_or(root.updated)
-            .max(root.post_time());
+            .max(root.story_time());
         Post {
             id: post_id(base, &root),
             category: judgement.and_then(|j| j.category.clone()),
+            time: root.story_time(),
             article: shown,
             root,
             also,

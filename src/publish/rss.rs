@@ -31,7 +31,7 @@ pub fn render(
                     value: p.id.clone(),
                     permalink: false,
                 }),
-                pub_date: Some(p.root.post_time().to_rfc2822()),
+                pub_date: Some(p.time.to_rfc2822()),
                 categories: p
                     .category
                     .iter()

@@ -358,7 +358,7 @@ impl Site {
                 let (posts, _) = self.select(
                     store,
                     |a| {
-                        let t = a.post_time().with_timezone(&self.blog.timezone.0);
+                        let t = a.story_time().with_timezone(&self.blog.timezone.0);
                         t.year() == year && t.month() == month
                     },
                     0,
@@ -403,7 +403,7 @@ impl Site {
         let root = "../".repeat(path.trim_start_matches('/').matches('/').count());
         let mut days: Vec<DayView> = Vec::new();
         for p in posts {
-            let local = p.root.post_time().with_timezone(&self.blog.timezone.0);
+            let local = p.time.with_timezone(&self.blog.timezone.0);
             let day = strftime(&local, &self.blog.date_heading);
             let view = self.post_view(p);
             match days.last_mut() {
@@ -452,7 +452,7 @@ impl Site {
     }
 
     fn post_view(&self, p: &Post) -> PostView {
-        let local = p.root.post_time().with_timezone(&self.blog.timezone.0);
+        let local = p.time.with_timezone(&self.blog.timezone.0);
         let line = |part: &str| {
             fill(part, |name, fmt| match name {
                 "author" => Some(self.blog.author.clone()),
@@ -491,7 +491,7 @@ impl Site {
         for a in store.posts_newest_first() {
             let a = a?;
             total += 1;
-            let t = a.post_time().with_timezone(&self.blog.timezone.0);
+            let t = a.story_time().with_timezone(&self.blog.timezone.0);
             if !months.contains(&(t.year(), t.month())) {
                 months.push((t.year(), t.month()));
             }
