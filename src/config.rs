@@ -196,6 +196,10 @@ pub struct FetchConfig {
     /// Items older than this when first seen are not stored.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_age: Option<HumanDuration>,
+    /// Address ranges fetched from although they are private or local (loopback for a
+    /// feed served on the same machine); `fetch::guard` lists what is refused.
+    #[serde(deserialize_with = "crate::fetch::guard::deserialize_ranges")]
+    pub allow_private: Vec<crate::fetch::guard::Cidr>,
 }
 
 impl Default for FetchConfig {
@@ -210,6 +214,7 @@ impl Default for FetchConfig {
             user_agent: crate::USER_AGENT.into(),
             max_backoff: HumanDuration(Duration::from_secs(6 * 3600)),
             max_age: None,
+            allow_private: Vec::new(),
         }
     }
 }

@@ -104,6 +104,8 @@ author = "networksecurity"
 timezone = "Asia/Tokyo"
 [store]
 path = "{}"
+[fetch]
+allow_private = ["127.0.0.0/8"]
 [[source]]
 name = "要約通信"
 url = "http://{host}/feed.xml"

@@ -110,6 +110,8 @@ base_url = "http://blog.example/"
 listen = "{listen}"
 [store]
 path = "{db}"
+[fetch]
+allow_private = ["127.0.0.0/8"]
 [topic]
 include = ["サイバー", "不正アクセス", "不正ログイン", "情報流出"]
 exclude = [{exclude}]
@@ -574,7 +576,7 @@ async fn a_prefiltering_source_does_not_fetch_pages_of_excluded_items() {
 
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
-        "[store]\npath = \"{}\"\n[topic]\ninclude = [\"個人情報\", \"ハッカー\"]\nexclude = [\"映画\"]\n[[source]]\nname = \"予選通信\"\nurl = \"http://{host}/feed.xml\"\nfull_text = \"always\"\nprefilter = true\nignore_robots = true\n",
+        "[store]\npath = \"{}\"\n[fetch]\nallow_private = [\"127.0.0.0/8\"]\n[topic]\ninclude = [\"個人情報\", \"ハッカー\"]\nexclude = [\"映画\"]\n[[source]]\nname = \"予選通信\"\nurl = \"http://{host}/feed.xml\"\nfull_text = \"always\"\nprefilter = true\nignore_robots = true\n",
         dir.path().join("db").display()
     );
     let config = kawaraban::config::Config::parse(&text, "t.toml").unwrap();

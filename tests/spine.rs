@@ -226,7 +226,7 @@ async fn permanent_redirects_are_remembered_and_retry_after_is_honoured() {
     let news = start_news_server().await;
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
-        "[store]\npath = \"{}\"\n[fetch]\ninterval = \"10m\"\n\n[[source]]\nname = \"Moved\"\nurl = \"{}\"\n\n[[source]]\nname = \"Loop\"\nurl = \"{}\"\n\n[[source]]\nname = \"Busy\"\nurl = \"{}\"\n\n[[source]]\nname = \"Hop\"\nurl = \"{}\"\n",
+        "[store]\npath = \"{}\"\n[fetch]\ninterval = \"10m\"\nallow_private = [\"127.0.0.0/8\"]\n\n[[source]]\nname = \"Moved\"\nurl = \"{}\"\n\n[[source]]\nname = \"Loop\"\nurl = \"{}\"\n\n[[source]]\nname = \"Busy\"\nurl = \"{}\"\n\n[[source]]\nname = \"Hop\"\nurl = \"{}\"\n",
         dir.path().join("db").display(),
         news.url("moved.xml"),
         news.url("loop.xml"),
@@ -432,7 +432,7 @@ async fn limits_max_age_and_a_gone_source_whose_entry_changes() {
     let dir = tempfile::tempdir().unwrap();
     let make = |gone_name: &str| {
         let text = format!(
-            "[store]\npath = \"{}\"\n[fetch]\nmax_age = \"30d\"\n\n[[source]]\nname = \"Small\"\nurl = \"{}\"\nmax_bytes = \"100\"\n\n[[source]]\nname = \"Old\"\nurl = \"{}\"\n\n[[source]]\nname = \"Undated\"\nurl = \"{}\"\n\n[[source]]\nname = \"{gone_name}\"\nurl = \"{}\"\n",
+            "[store]\npath = \"{}\"\n[fetch]\nmax_age = \"30d\"\nallow_private = [\"127.0.0.0/8\"]\n\n[[source]]\nname = \"Small\"\nurl = \"{}\"\nmax_bytes = \"100\"\n\n[[source]]\nname = \"Old\"\nurl = \"{}\"\n\n[[source]]\nname = \"Undated\"\nurl = \"{}\"\n\n[[source]]\nname = \"{gone_name}\"\nurl = \"{}\"\n",
             dir.path().join("db").display(),
             news.url("sjis.rdf"),
             news.url("feed.json"),
@@ -482,7 +482,7 @@ async fn per_host_limit_timeouts_and_refused_connections() {
         .local_addr()
         .unwrap();
     let mut text = format!(
-        "[store]\npath = \"{}\"\n[fetch]\ntimeout = \"1s\"\nper_host = 1\nconcurrency = 8\n\n[[source]]\nname = \"Stall\"\nurl = \"{}\"\n\n[[source]]\nname = \"Closed\"\nurl = \"http://{closed}/feed.xml\"\n",
+        "[store]\npath = \"{}\"\n[fetch]\ntimeout = \"1s\"\nallow_private = [\"127.0.0.0/8\"]\nper_host = 1\nconcurrency = 8\n\n[[source]]\nname = \"Stall\"\nurl = \"{}\"\n\n[[source]]\nname = \"Closed\"\nurl = \"http://{closed}/feed.xml\"\n",
         dir.path().join("db").display(),
         news.url("stall.xml"),
     );

@@ -208,6 +208,7 @@ cache_size = "4MiB"
 [fetch]
 interval = "1h"
 timeout = "5s"
+allow_private = ["127.0.0.0/8"]
 "#,
         store.display()
     );
