@@ -82,9 +82,9 @@ pub fn clean_html(html: &str, base: &Url) -> String {
                 ),
                 ("td", ["colspan", "rowspan"].into_iter().collect()),
                 ("th", ["colspan", "rowspan", "scope"].into_iter().collect()),
+                // No `cite`: ammonia checks the scheme of href and src only, and a
+                // reader never shows the citation URL anyway.
                 ("time", ["datetime"].into_iter().collect()),
-                ("q", ["cite"].into_iter().collect()),
-                ("blockquote", ["cite"].into_iter().collect()),
             ]
             .into_iter()
             .collect(),
@@ -94,6 +94,50 @@ pub fn clean_html(html: &str, base: &Url) -> String {
         .link_rel(Some("noopener noreferrer nofollow"))
         .strip_comments(true);
     b.clean(html).to_string()
+}
+
+/// Text that stays text wherever it is shown (titles, publisher names), even in the
+/// many feed readers that read RSS titles as HTML: whatever would open a tag, a comment
+/// or a declaration there is dropped, and so are the control characters XML cannot
+/// carry. A `<` that opens nothing ("a < b") is kept.
+pub fn plain_line(text: &str) -> String {
+    let opens = |c: Option<&char>| {
+        c.is_some_and(|c| c.is_ascii_alphabetic() || matches!(c, '!' | '/' | '?'))
+    };
+    let mut stripped = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '<' && opens(chars.peek()) {
+            // An unclosed tag is cut to the end: a reader's own markup would close it.
+            for t in chars.by_ref() {
+                if t == '>' {
+                    break;
+                }
+            }
+            stripped.push(' ');
+            continue;
+        }
+        if c.is_control() {
+            if c.is_whitespace() {
+                stripped.push(' ');
+            }
+            continue;
+        }
+        if !matches!(c, '\u{fffe}' | '\u{ffff}') {
+            stripped.push(c);
+        }
+    }
+    // A dropped control character may have joined a `<` to a letter; from the end,
+    // each `<` is dropped when what follows it would open something.
+    let mut kept: Vec<char> = Vec::with_capacity(stripped.len());
+    for c in stripped.chars().rev() {
+        if c == '<' && opens(kept.last()) {
+            continue;
+        }
+        kept.push(c);
+    }
+    let line: String = kept.into_iter().rev().collect();
+    line.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Nesting beyond this is refused before parsing: real pages stay under a few hundred
@@ -282,6 +326,26 @@ mod tests {
             &base(),
         );
         assert!(!img.contains("srcset"), "{img}");
+        let q = clean_html(
+            "<q cite=\"javascript:alert(1)\">q</q><blockquote cite=\"vbscript:x\">b</blockquote>",
+            &base(),
+        );
+        assert!(!q.contains("cite"), "{q}");
+    }
+
+    #[test]
+    fn lines_stay_text() {
+        for (dirty, clean) in [
+            ("<script>alert(1)</script>速報", "alert(1) 速報"),
+            ("<<b>script>x", "< script>x"),
+            ("<\u{1}script>x", "script>x"),
+            ("a < b > c, <3", "a < b > c, <3"),
+            ("見出し<img src=x onerror=alert(1)", "見出し"),
+            ("<!-- x -->y<?php z ?>", "y"),
+            ("ja\u{0}va\tscript\u{1}", "java script"),
+        ] {
+            assert_eq!(plain_line(dirty), clean, "{dirty:?}");
+        }
     }
 
     #[test]

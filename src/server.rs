@@ -30,9 +30,10 @@ pub fn router(state: AppState) -> Router {
 
 /// Every published path: feeds, pages, the stylesheet.
 async fn site(State(s): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
-    let path = percent_encoding::percent_decode_str(uri.path()).decode_utf8_lossy();
+    // Still percent-encoded: the site splits the path first and decodes each segment,
+    // so a `%2F` inside a category slug stays inside it.
+    let path = uri.path().to_owned();
     let cache = s.cache.clone();
-    let path = path.into_owned();
     // Rendering reads the store and builds HTML: off the async threads.
     let found = tokio::task::spawn_blocking(move || cache.get(&path)).await;
     match found {
@@ -49,7 +50,7 @@ async fn site(State(s): State<AppState>, uri: Uri, headers: HeaderMap) -> Respon
                 resp.headers_mut().insert(
                     header::CONTENT_SECURITY_POLICY,
                     HeaderValue::from_static(
-                        "default-src 'none'; style-src 'self'; img-src https: http:",
+                        "default-src 'none'; style-src 'self'; img-src https: http:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
                     ),
                 );
             }

@@ -14,7 +14,7 @@ use url::Url;
 use crate::article::Article;
 use crate::config::{BlogConfig, Republish};
 use crate::judge::category::CategoryChoice;
-use crate::sanitize::clean_html;
+use crate::sanitize::{clean_html, plain_line};
 use crate::store::{Store, StoreError};
 
 /// One published post, as every output format needs it. A story several outlets ran
@@ -53,7 +53,7 @@ impl Post {
         folded: Vec<Article>,
         mode: impl Fn(&Article) -> Republish,
     ) -> Post {
-        let shown = crate::judge::fullest(std::iter::once(&root).chain(&folded))
+        let mut shown = crate::judge::fullest(std::iter::once(&root).chain(&folded))
             .cloned()
             .unwrap_or_else(|| root.clone());
         let mut also: Vec<Article> = std::iter::once(&root)
@@ -61,6 +61,12 @@ impl Post {
             .filter(|a| a.id != shown.id)
             .cloned()
             .collect();
+        // Titles and publishers come from sources (a page may name its own publisher)
+        // and reach fields that readers may take for HTML; stored ones are covered too.
+        shown.title = plain_line(&shown.title);
+        for a in std::iter::once(&mut shown).chain(&mut also) {
+            a.publisher = plain_line(&a.publisher);
+        }
         also.sort_by(|a, b| a.first_seen.cmp(&b.first_seen).then(a.id.cmp(&b.id)));
         let base = &blog.base_url.0;
         let link = shown.link.clone().unwrap_or_else(|| base.to_string());
