@@ -120,6 +120,26 @@ enum Command {
         #[arg(long)]
         apply: bool,
     },
+    /// Write every stored article and each source's fetch state as JSON lines.
+    #[command(
+        after_help = "Needs the store to itself: stop the daemon first.\n\nExamples:\n  kawaraban export > backup.jsonl\n  kawaraban export --out backup.jsonl"
+    )]
+    Export {
+        /// Write to this file (replaced only once the export is complete) instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Read an export into the store: all of it, or nothing when a line is bad.
+    #[command(
+        after_help = "Needs the store to itself: stop the daemon first. Articles keep their ids, dates and judgements; the indexes are rebuilt.\n\nExamples:\n  kawaraban import backup.jsonl\n  kawaraban import --replace < backup.jsonl"
+    )]
+    Import {
+        /// The export to read; stdin when absent or `-`.
+        file: Option<PathBuf>,
+        /// Discard everything the store holds before importing.
+        #[arg(long)]
+        replace: bool,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -230,7 +250,100 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         } => explain(load_config(&cli.config)?, &what).await,
         Command::Categorize { .. } => categorize_configured(&load_config(&cli.config)?),
         Command::Rejudge { apply } => rejudge(load_config(&cli.config)?, &cli.config, apply).await,
+        Command::Export { out } => export(&load_config(&cli.config)?, out.as_deref()),
+        Command::Import { file, replace } => {
+            import(&load_config(&cli.config)?, file.as_deref(), replace)
+        }
     }
+}
+
+/// Opens the store for export or import, which read or replace all of it at once: a
+/// running daemon would change it underneath, so they do not go through its socket.
+fn open_store_alone(config: &Config) -> Result<Store, Failure> {
+    match open_store(config)? {
+        Some(store) => Ok(store),
+        None => Err(Failure(
+            1,
+            anyhow::anyhow!(
+                "the store at {} is in use by a running daemon: stop `kawaraban serve` first (export and import need the store to themselves)",
+                config.store.path.display()
+            ),
+        )),
+    }
+}
+
+fn export(config: &Config, out: Option<&Path>) -> Result<u8, Failure> {
+    let store = open_store_alone(config)?;
+    let counts = match out {
+        None => store.export(std::io::BufWriter::new(std::io::stdout().lock()))?,
+        Some(path) => {
+            // Written aside and renamed, so a failed export never clobbers a good one.
+            let mut partial = path.as_os_str().to_owned();
+            partial.push(".partial");
+            let partial = PathBuf::from(partial);
+            let file = std::fs::File::create(&partial)
+                .with_context(|| format!("creating {}", partial.display()))?;
+            let mut writer = std::io::BufWriter::new(file);
+            let written = store.export(&mut writer).and_then(|c| {
+                writer
+                    .into_inner()
+                    .map_err(|e| e.into_error())
+                    .and_then(|f| f.sync_all())
+                    .map_err(kawaraban::store::TransferError::Write)
+                    .map(|()| c)
+            });
+            match written {
+                Ok(c) => {
+                    std::fs::rename(&partial, path).with_context(|| {
+                        format!("renaming {} to {}", partial.display(), path.display())
+                    })?;
+                    c
+                }
+                Err(e) => {
+                    let _ = std::fs::remove_file(&partial);
+                    return Err(e.into());
+                }
+            }
+        }
+    };
+    eprintln!(
+        "exported {} articles and {} sources",
+        counts.articles, counts.sources
+    );
+    Ok(0)
+}
+
+fn import(config: &Config, file: Option<&Path>, replace: bool) -> Result<u8, Failure> {
+    use kawaraban::store::TransferError;
+    let store = open_store_alone(config)?;
+    let (name, imported) = match file.filter(|f| f.as_os_str() != "-") {
+        None => (
+            "stdin".to_owned(),
+            store.import(std::io::stdin().lock(), replace),
+        ),
+        Some(path) => {
+            let f = std::fs::File::open(path)
+                .map_err(|e| Failure(2, anyhow::anyhow!("{}: {e}", path.display())))?;
+            (
+                path.display().to_string(),
+                store.import(std::io::BufReader::new(f), replace),
+            )
+        }
+    };
+    let counts = imported.map_err(|e| match e {
+        TransferError::Line { .. } => {
+            Failure(2, anyhow::anyhow!("{name} {e}; nothing was imported"))
+        }
+        TransferError::Read(_) => Failure(2, anyhow::anyhow!("{name}: {e}; nothing was imported")),
+        e => Failure(1, e.into()),
+    })?;
+    eprintln!(
+        "imported {} articles and {} sources into {}",
+        counts.articles,
+        counts.sources,
+        config.store.path.display()
+    );
+    Ok(0)
 }
 
 /// Lines of JSON objects from stdin, each parsed as `T`; a bad line stops with its number.

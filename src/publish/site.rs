@@ -589,6 +589,10 @@ impl SiteCache {
                 return Ok(Some(r.clone()));
             }
         }
+        // A render reads the store as it is now, which can be ahead of the disk by a
+        // poll's last writes: flush first, so nothing served can be lost in a crash.
+        self.store.flush()?;
+        let generation = self.store.durable_generation();
         let Some(fresh) = self.site.render(&self.store, path)? else {
             return Ok(None);
         };
