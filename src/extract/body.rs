@@ -259,16 +259,83 @@ fn assemble(blocks: &[String], in_main: &[bool]) -> String {
     }
     // Between paragraphs, a bare short line (a label, a credit, a date, a button
     // text) is page furniture; headings, lists and quotes are kept.
-    (first..end)
+    let kept: Vec<usize> = (first..end)
         .filter(|&i| {
             let (b, t) = (&blocks[i], &read[i].text);
             !(b.is_empty()
                 || is_end_marker(t)
-                || (b.starts_with("<p>") && (is_bare_line(t) || is_notice(t))))
+                || (b.starts_with("<p>") && (is_bare_line(t) || is_notice(t) || is_credit(t))))
         })
-        .map(|i| blocks[i].as_str())
+        .collect();
+    // The article's container often ends with the page's own lines: a source or
+    // update stamp, a leftover widget prompt ("Was this article useful?"). Calls to
+    // follow, subscribe or share are not cut this way: annotators keep many of them
+    // as part of the article, and cutting them lost more than it gained.
+    let budget = total / 4;
+    let mut spent = 0usize;
+    let mut hi = kept.len();
+    while hi > 0 {
+        let i = kept[hi - 1];
+        let w = read[i].stats.inline as usize;
+        if spent + w > budget || !is_appendix(&blocks[i], &read[i]) {
+            break;
+        }
+        spent += w;
+        hi -= 1;
+    }
+    kept[..hi]
+        .iter()
+        .map(|&i| blocks[i].as_str())
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// Labels that open a line of page furniture after the article.
+const APPENDIX_LABELS: &[&str] = &[
+    "source:",
+    "sources:",
+    "quelle:",
+    "quellen:",
+    "quellenangaben",
+    "fuente:",
+    "photo:",
+    "photo source",
+    "foto:",
+    "fotos:",
+    "bild:",
+    "titelbild",
+    "beitragsbild",
+    "image:",
+    "credit:",
+    "credits:",
+    "updated",
+    "last updated",
+    "last modified",
+    "aktualisiert",
+    "zuletzt aktualisiert",
+    "published",
+    "veröffentlicht",
+    "tags:",
+    "themen:",
+    "schlagwörter",
+    "filed under",
+    "posted in",
+    "kategorie:",
+    "category:",
+];
+
+/// A line of the site's own furniture: a source or update line, a short question or
+/// label left over from a widget.
+fn is_appendix(block: &str, read: &BlockText) -> bool {
+    if !(block.starts_with("<p>") || block.starts_with("<h")) || block.starts_with("<hr") {
+        return false;
+    }
+    let text = read.text.trim().to_lowercase();
+    let w = read.stats.inline;
+    if w < 150 && APPENDIX_LABELS.iter().any(|l| text.starts_with(l)) {
+        return true;
+    }
+    w < 60 && text.ends_with(['?', ':', '？', '：'])
 }
 
 /// Phrases that open the page's furniture after an article (related stories,
@@ -301,6 +368,17 @@ const END_MARKERS: &[&str] = &[
     "kommentare",
     "anzeige",
     "lea también",
+    "le puede interesar",
+    "puedes ver",
+    "ähnliche beiträge",
+    "ähnliche artikel",
+    "neueste artikel",
+    "das könnte dich",
+    "könnte dich auch interessieren",
+    "könnten auch an folgenden",
+    "dowiedz się więcej",
+    "you may be interested",
+    "read further",
     "te puede interesar",
     "czytaj też",
     "zobacz też",
@@ -361,6 +439,19 @@ fn is_end_marker(text: &str) -> bool {
         && END_MARKERS
             .iter()
             .any(|m| text.starts_with(m) || (n <= 20 && text.contains(m)))
+}
+
+/// A picture's credit or caption line written as a paragraph: short, and carrying a
+/// copyright sign or a credit label.
+fn is_credit(text: &str) -> bool {
+    let t = text.trim().to_lowercase();
+    super::dom::weight(&t) < 120
+        && (t.contains('©')
+            || [
+                "(credit", "(photo", "(foto", "credit:", "photo:", "foto:", "bild:",
+            ]
+            .iter()
+            .any(|m| t.contains(m)))
 }
 
 fn is_bare_line(text: &str) -> bool {
