@@ -20,6 +20,11 @@ use crate::parse::{self, ParsedEntry};
 use crate::sanitize::{clean_html, html_to_text};
 use crate::store::{SourceState, Store, StoreError, Upsert};
 
+/// Entries read from one feed in one poll, newest first. Real feeds carry tens or
+/// hundreds; a feed of tens of thousands (an archive, or a hostile one) would otherwise
+/// occupy the poller for minutes on every poll and store its whole history at once.
+pub const MAX_FEED_ENTRIES: usize = 1000;
+
 /// How one poll of a source ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -45,6 +50,9 @@ pub struct SourceReport {
     pub entries: usize,
     /// Entries older than `max_age` at first sight, not stored.
     pub too_old: usize,
+    /// The oldest entries past [`MAX_FEED_ENTRIES`], not read.
+    #[serde(default)]
+    pub skipped: usize,
     /// New or changed articles judged off the blog's topic, and those folded into a
     /// story already stored from another outlet.
     #[serde(default)]
@@ -74,6 +82,7 @@ impl SourceReport {
             updated: 0,
             entries: 0,
             too_old: 0,
+            skipped: 0,
             off_topic: 0,
             folded: 0,
             pages: 0,
@@ -336,8 +345,24 @@ impl Ingest {
         if let Some(ttl) = feed.ttl {
             *server_min = Some(server_min.map_or(ttl, |m| m.max(ttl)));
         }
-        report.entries = feed.entries.len();
-        for entry in feed.entries {
+        let mut entries = feed.entries;
+        report.entries = entries.len();
+        if entries.len() > MAX_FEED_ENTRIES {
+            // Undated entries sort last; the stable sort keeps the feed's own order
+            // among equals.
+            entries.sort_by_key(|e| std::cmp::Reverse(e.published));
+            report.skipped = entries.len() - MAX_FEED_ENTRIES;
+            entries.truncate(MAX_FEED_ENTRIES);
+            tracing::warn!(
+                entries = report.entries,
+                skipped = report.skipped,
+                "the feed has more entries than are read in one poll; the oldest are skipped"
+            );
+        }
+        for entry in entries {
+            // A long feed must not hold a worker thread: the loop below only reaches an
+            // await when it fetches an article page.
+            tokio::task::yield_now().await;
             let mut article = to_article(src, &resp.final_url, entry, now);
             let stored = self.store.find(&article.key)?;
             if stored.is_none() && self.too_old(&article, now) {

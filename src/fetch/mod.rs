@@ -48,8 +48,10 @@ pub enum FetchError {
         "the body is larger than the limit of {limit} bytes (raise `max_bytes` for this source if it is legitimate)"
     )]
     TooLarge { limit: u64 },
-    #[error("more than {MAX_REDIRECTS} redirects (a redirect loop?), last at {0}")]
+    #[error("more than {MAX_REDIRECTS} redirects, last at {0}")]
     TooManyRedirects(String),
+    #[error("redirect loop: {0} redirects back to {1}, already visited")]
+    RedirectLoop(String, String),
     #[error("bad redirect: {0}")]
     BadRedirect(String),
     #[error("the connection failed while reading the body: {0}")]
@@ -178,6 +180,7 @@ impl Fetcher {
         let mut permanent: Option<Url> = None;
         let mut all_permanent = true;
         let mut redirected_from: Option<Url> = None;
+        let mut visited: Vec<Url> = Vec::new();
         for _hop in 0..=MAX_REDIRECTS {
             let refused = |r: Refusal| match &redirected_from {
                 Some(from) => FetchError::Refused(r.redirected_from(from)),
@@ -210,6 +213,12 @@ impl Fetcher {
                 let next = url
                     .join(location.trim())
                     .map_err(|e| FetchError::BadRedirect(format!("Location {location:?}: {e}")))?;
+                // Without cookies or other state, asking again for a URL seen in this
+                // chain can only lead round the same loop.
+                visited.push(url.clone());
+                if visited.contains(&next) {
+                    return Err(FetchError::RedirectLoop(url.to_string(), next.to_string()));
+                }
                 let is_permanent = matches!(
                     status,
                     StatusCode::MOVED_PERMANENTLY | StatusCode::PERMANENT_REDIRECT
