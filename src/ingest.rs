@@ -20,11 +20,6 @@ use crate::parse::{self, ParsedEntry};
 use crate::sanitize::{clean_html, html_to_text};
 use crate::store::{SourceState, Store, StoreError, Upsert};
 
-/// Entries read from one feed in one poll, newest first. Real feeds carry tens or
-/// hundreds; a feed of tens of thousands (an archive, or a hostile one) would otherwise
-/// occupy the poller for minutes on every poll and store its whole history at once.
-pub const MAX_FEED_ENTRIES: usize = 1000;
-
 /// How one poll of a source ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -50,7 +45,7 @@ pub struct SourceReport {
     pub entries: usize,
     /// Entries older than `max_age` at first sight, not stored.
     pub too_old: usize,
-    /// The oldest entries past [`MAX_FEED_ENTRIES`], not read.
+    /// Entries past [`parse::MAX_ENTRIES`], not read.
     #[serde(default)]
     pub skipped: usize,
     /// New or changed articles judged off the blog's topic, and those folded into a
@@ -345,21 +340,16 @@ impl Ingest {
         if let Some(ttl) = feed.ttl {
             *server_min = Some(server_min.map_or(ttl, |m| m.max(ttl)));
         }
-        let mut entries = feed.entries;
-        report.entries = entries.len();
-        if entries.len() > MAX_FEED_ENTRIES {
-            // Undated entries sort last; the stable sort keeps the feed's own order
-            // among equals.
-            entries.sort_by_key(|e| std::cmp::Reverse(e.published));
-            report.skipped = entries.len() - MAX_FEED_ENTRIES;
-            entries.truncate(MAX_FEED_ENTRIES);
+        report.entries = feed.entries.len() + feed.skipped;
+        report.skipped = feed.skipped;
+        if feed.skipped > 0 {
             tracing::warn!(
                 entries = report.entries,
                 skipped = report.skipped,
-                "the feed has more entries than are read in one poll; the oldest are skipped"
+                "the feed has more entries than are read in one poll; the last are skipped"
             );
         }
-        for entry in entries {
+        for entry in feed.entries {
             // A long feed must not hold a worker thread: the loop below only reaches an
             // await when it fetches an article page.
             tokio::task::yield_now().await;

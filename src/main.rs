@@ -622,6 +622,9 @@ fn print_summary(reports: &[SourceReport]) {
                 if r.folded > 0 {
                     judged.push(format!("{} folded", r.folded));
                 }
+                if r.skipped > 0 {
+                    judged.push(format!("{} past the per-poll limit, not read", r.skipped));
+                }
                 let judged = if judged.is_empty() {
                     String::new()
                 } else {

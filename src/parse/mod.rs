@@ -24,6 +24,11 @@ pub enum ParseError {
     ParserPanic(String),
 }
 
+/// Entries read from one feed, in document order (newest first, as feeds list them).
+/// Real feeds carry tens or hundreds; one of tens of thousands (an archive, or a hostile
+/// feed) would take hundreds of megabytes to model and minutes to store, on every poll.
+pub const MAX_ENTRIES: usize = 1000;
+
 #[derive(Debug, Clone)]
 pub struct ParsedFeed {
     pub format: &'static str,
@@ -33,6 +38,8 @@ pub struct ParsedFeed {
     /// RSS `<ttl>`: the publisher asks not to be polled more often.
     pub ttl: Option<Duration>,
     pub entries: Vec<ParsedEntry>,
+    /// Entries past [`MAX_ENTRIES`], not read.
+    pub skipped: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -69,10 +76,14 @@ pub fn parse_feed(
     }
     let trimmed = text.trim_start_matches(|c: char| c.is_whitespace() || c == '\u{FEFF}');
     let is_json = trimmed.starts_with('{');
-    let source = if is_json {
-        trimmed.to_owned()
+    let (source, skipped) = if is_json {
+        (trimmed.to_owned(), 0)
     } else {
-        prepass::repair_xml(trimmed)
+        let repaired = prepass::repair_xml(trimmed);
+        match keep_first_entries(&repaired, MAX_ENTRIES) {
+            Some((cut, skipped)) => (cut, skipped),
+            None => (repaired, 0),
+        }
     };
 
     let parser = feed_rs::parser::Builder::new()
@@ -128,7 +139,53 @@ pub fn parse_feed(
         encoding: decoded.encoding.name(),
         ttl: feed.ttl.map(|m| Duration::from_secs(u64::from(m) * 60)),
         entries,
+        skipped,
     })
+}
+
+/// The document cut before its entry number `max + 1` and closed again, with how many
+/// entries were cut; None when it has no more than `max` (or cannot be scanned, which
+/// the feed parser then reports). A streaming scan: nothing is built for what is cut.
+fn keep_first_entries(xml: &str, max: usize) -> Option<(String, usize)> {
+    let mut reader = quick_xml::Reader::from_str(xml);
+    reader.config_mut().check_end_names = false;
+    let mut open: Vec<String> = Vec::new();
+    let mut seen = 0usize;
+    let mut cut: Option<(usize, Vec<String>)> = None;
+    loop {
+        let at = usize::try_from(reader.buffer_position()).ok()?;
+        let (start, empty) = match reader.read_event() {
+            Ok(Event::Start(e)) => (e, false),
+            Ok(Event::Empty(e)) => (e, true),
+            Ok(Event::End(_)) => {
+                open.pop();
+                continue;
+            }
+            Ok(Event::Eof) => break,
+            Err(_) if cut.is_none() => return None,
+            Err(_) => break,
+            Ok(_) => continue,
+        };
+        // Entries sit under the root (Atom, RSS 1.0) or under rss/channel.
+        if open.len() <= 2 && matches!(start.local_name().as_ref(), "item" | "entry") {
+            seen += 1;
+            if seen == max + 1 {
+                cut = Some((at, open.clone()));
+            }
+        }
+        if !empty {
+            open.push(start.name().as_ref().to_owned());
+        }
+    }
+    let (at, open) = cut?;
+    let mut out = String::with_capacity(at + 64);
+    out.push_str(&xml[..at]);
+    for name in open.iter().rev() {
+        out.push_str("</");
+        out.push_str(name);
+        out.push('>');
+    }
+    Some((out, seen - max))
 }
 
 fn convert_entry(e: Entry, feed_url: &Url) -> ParsedEntry {
@@ -352,6 +409,26 @@ mod tests {
 #[cfg(test)]
 mod format_tests {
     use super::*;
+
+    #[test]
+    fn long_feeds_are_cut_after_the_limit_and_closed_again() {
+        let items: String = (0..5)
+            .map(|i| format!("<item><title>t{i}</title><item>nested</item></item>"))
+            .collect();
+        let rss = format!("<rss version=\"2.0\"><channel><title>c</title>{items}</channel></rss>");
+        let (cut, skipped) = keep_first_entries(&rss, 2).unwrap();
+        assert_eq!(skipped, 3);
+        assert!(
+            cut.ends_with("t1</title><item>nested</item></item></channel></rss>"),
+            "{cut}"
+        );
+        assert!(keep_first_entries(&rss, 5).is_none());
+        let atom = "<feed xmlns=\"http://www.w3.org/2005/Atom\"><entry/><entry/></feed>";
+        assert_eq!(
+            keep_first_entries(atom, 1).unwrap().0,
+            "<feed xmlns=\"http://www.w3.org/2005/Atom\"><entry/></feed>"
+        );
+    }
 
     fn parse(s: &str) -> ParsedFeed {
         parse_feed(
