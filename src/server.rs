@@ -32,10 +32,15 @@ pub fn router(state: AppState) -> Router {
 async fn site(State(s): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
     // Still percent-encoded: the site splits the path first and decodes each segment,
     // so a `%2F` inside a category slug stays inside it.
-    let path = uri.path().to_owned();
-    let cache = s.cache.clone();
-    // Rendering reads the store and builds HTML: off the async threads.
-    let found = tokio::task::spawn_blocking(move || cache.get(&path)).await;
+    let found = match s.cache.cached(uri.path()) {
+        Some(r) => Ok(Ok(Some(r))),
+        None => {
+            let path = uri.path().to_owned();
+            let cache = s.cache.clone();
+            // Rendering reads the store and builds HTML: off the async threads.
+            tokio::task::spawn_blocking(move || cache.get(&path)).await
+        }
+    };
     match found {
         Ok(Ok(Some(r))) => {
             let mut resp = cached_response(

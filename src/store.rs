@@ -104,6 +104,11 @@ struct Inner {
     pending: sled::Tree,
     /// Bumped on every article write.
     generation: AtomicU64,
+    /// Held by every write and every flush. sled 0.34 can deadlock when a flush waits
+    /// for the disk while a transaction waits for its write lock and sled's own flusher
+    /// queues behind that transaction (seen with 8 polls in flight: every thread stuck,
+    /// SIGTERM ignored); taking turns here rules that interleaving out.
+    writes: std::sync::Mutex<()>,
     /// The generation last made durable by a flush: what the feeds may show, so a
     /// crash never takes back an article a reader has already seen.
     durable: AtomicU64,
@@ -179,6 +184,7 @@ impl Store {
                 db,
                 generation: AtomicU64::new(0),
                 durable: AtomicU64::new(0),
+                writes: std::sync::Mutex::new(()),
             }),
         })
     }
@@ -206,6 +212,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(Upsert, Article), StoreError> {
         let i = &self.inner;
+        let _turn = self.turn();
         let abort = |e: serde_json::Error| ConflictableTransactionError::Abort(e.to_string());
         let result = (&i.articles, &i.by_time, &i.by_key, &i.pending, &i.posts).transaction(
             |(articles, by_time, by_key, pending, posts)| {
@@ -389,6 +396,7 @@ impl Store {
     }
 
     pub fn forget_pending(&self, id: &str) -> Result<(), StoreError> {
+        let _turn = self.turn();
         self.inner.pending.remove(id.as_bytes())?;
         Ok(())
     }
@@ -398,6 +406,7 @@ impl Store {
     /// again). The post and dedup indexes follow, in the same transaction.
     pub fn apply(&self, plan: &Plan) -> Result<(), StoreError> {
         let i = &self.inner;
+        let _turn = self.turn();
         let abort = |e: String| ConflictableTransactionError::Abort(e);
         let result = (&i.articles, &i.posts, &i.dedup, &i.fingerprints, &i.pending).transaction(
             |(articles, posts, dedup_tree, fingerprints, pending)| {
@@ -503,6 +512,7 @@ impl Store {
 
     pub fn put_source_state(&self, url: &str, state: &SourceState) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(state).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let _turn = self.turn();
         self.inner.sources.insert(url.as_bytes(), bytes)?;
         Ok(())
     }
@@ -521,18 +531,25 @@ impl Store {
 
     /// Writes everything to disk; called after each fetch pass and on shutdown.
     pub fn flush(&self) -> Result<(), StoreError> {
+        let _turn = self.turn();
         let g = self.generation();
         self.inner.db.flush()?;
         self.inner.durable.fetch_max(g, Ordering::AcqRel);
         Ok(())
     }
 
-    /// Like `flush`, without blocking the async runtime's thread.
+    /// Like `flush`, without blocking the async runtime's thread (it waits for its
+    /// turn, then for the disk, on the blocking pool).
     pub async fn flush_async(&self) -> Result<(), StoreError> {
-        let g = self.generation();
-        self.inner.db.flush_async().await?;
-        self.inner.durable.fetch_max(g, Ordering::AcqRel);
-        Ok(())
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.flush())
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("the flush task failed: {e}")))?
+    }
+
+    /// Waits for this process's other writes and flushes to finish (see `writes`).
+    fn turn(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.inner.writes.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -647,6 +664,7 @@ impl Store {
     ) -> Result<Counts, TransferError> {
         let records = read_records(input)?;
         let i = &self.inner;
+        let turn = self.turn();
         let trees = [
             &i.articles,
             &i.by_time,
@@ -735,6 +753,7 @@ impl Store {
             TransactionError::Storage(e) => StoreError::Io(e),
         })?;
         i.generation.fetch_add(1, Ordering::AcqRel);
+        drop(turn);
         self.flush()?;
         Ok(counts)
     }

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
 use chrono::{DateTime, Datelike, Utc};
@@ -566,6 +566,9 @@ pub struct SiteCache {
     pub site: Site,
     store: Store,
     current: RwLock<(u64, HashMap<String, Arc<Resource>>)>,
+    /// Held while rendering, so the requests that all miss right after a store change
+    /// wait for one render instead of each rendering the same path.
+    rendering: Mutex<()>,
 }
 
 impl SiteCache {
@@ -574,20 +577,18 @@ impl SiteCache {
             site,
             store,
             current: RwLock::new((u64::MAX, HashMap::new())),
+            rendering: Mutex::new(()),
         }
     }
 
     /// The resource at `path`, rendered at most once per store generation.
     pub fn get(&self, path: &str) -> Result<Option<Arc<Resource>>, StoreError> {
-        // Keyed by what is on disk, so a crash never takes back what was served.
-        let generation = self.store.durable_generation();
-        {
-            let cur = self.current.read().unwrap_or_else(|p| p.into_inner());
-            if cur.0 == generation
-                && let Some(r) = cur.1.get(path)
-            {
-                return Ok(Some(r.clone()));
-            }
+        if let Some(r) = self.cached(path) {
+            return Ok(Some(r));
+        }
+        let _one = self.rendering.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(r) = self.cached(path) {
+            return Ok(Some(r));
         }
         // A render reads the store as it is now, which can be ahead of the disk by a
         // poll's last writes: flush first, so nothing served can be lost in a crash.
@@ -606,6 +607,19 @@ impl SiteCache {
             cur.1.insert(path.to_owned(), fresh.clone());
         }
         Ok(Some(fresh))
+    }
+
+    /// The resource at `path` when it is rendered for the current store generation;
+    /// cheap enough to call on the async threads.
+    pub fn cached(&self, path: &str) -> Option<Arc<Resource>> {
+        // Keyed by what is on disk, so a crash never takes back what was served.
+        let generation = self.store.durable_generation();
+        let cur = self.current.read().unwrap_or_else(|p| p.into_inner());
+        if cur.0 == generation {
+            cur.1.get(path).cloned()
+        } else {
+            None
+        }
     }
 
     pub fn store(&self) -> &Store {
@@ -766,6 +780,33 @@ republish = "title"
         ] {
             assert!(out.join(f).is_file(), "{f}");
         }
+    }
+
+    #[test]
+    fn the_cache_answers_hits_without_rendering_until_the_store_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (config, store) = english(dir.path());
+        let cache = SiteCache::new(Site::new(&config), store.clone());
+        assert!(cache.cached("feed.atom").is_none());
+        let rendered = cache.get("feed.atom").unwrap().unwrap();
+        let hit = cache.cached("feed.atom").unwrap();
+        assert!(Arc::ptr_eq(&rendered, &hit));
+        assert!(Arc::ptr_eq(&cache.get("feed.atom").unwrap().unwrap(), &hit));
+        assert!(
+            cache.cached("").is_none(),
+            "only what was rendered is cached"
+        );
+
+        let t = rendered.last_modified + chrono::Duration::hours(1);
+        let mut a = store.posts_newest_first().next().unwrap().unwrap();
+        a.title = "revised".into();
+        a.content_html = "<p>revised</p>".into();
+        a.content_text = "revised".into();
+        store.upsert(a, t).unwrap();
+        store.flush().unwrap();
+        assert!(cache.cached("feed.atom").is_none());
+        let fresh = cache.get("feed.atom").unwrap().unwrap();
+        assert_ne!(fresh.etag, rendered.etag);
     }
 
     #[test]
