@@ -157,6 +157,9 @@ pub fn nesting_depth(html: &str) -> usize {
     let bytes = html.as_bytes();
     let (mut depth, mut max) = (0usize, 0usize);
     let mut i = 0;
+    // The next `>` is remembered across tags: searching afresh from every `<` made
+    // markup with no `>` (`<a<a<a…`) quadratic.
+    let mut next_gt = 0;
     while let Some(off) = bytes[i..].iter().position(|&b| b == b'<') {
         i += off + 1;
         let closing = bytes.get(i) == Some(&b'/');
@@ -172,10 +175,15 @@ pub fn nesting_depth(html: &str) -> usize {
         if IMPLICIT.contains(&name.as_str()) {
             continue;
         }
-        let self_closing = bytes[start + len..]
-            .iter()
-            .position(|&b| b == b'>')
-            .is_some_and(|end| end > 0 && bytes[start + len + end - 1] == b'/');
+        let after_name = start + len;
+        if next_gt < after_name {
+            next_gt = bytes[after_name..]
+                .iter()
+                .position(|&b| b == b'>')
+                .map_or(bytes.len(), |end| after_name + end);
+        }
+        let self_closing =
+            next_gt < bytes.len() && next_gt > after_name && bytes[next_gt - 1] == b'/';
         if closing {
             depth = depth.saturating_sub(1);
         } else if !self_closing {

@@ -126,9 +126,13 @@ fn fix_ampersands(s: &str) -> Cow<'_, str> {
             continue;
         }
         // rest starts with '&'
-        let reference = rest[1..]
-            .find(';')
-            .filter(|&n| n > 0 && n <= 32)
+        // Only the next 33 bytes can hold the `;`: searching the whole rest for it made
+        // text with many `&` and no `;` quadratic.
+        let reference = rest.as_bytes()[1..]
+            .iter()
+            .take(33)
+            .position(|&b| b == b';')
+            .filter(|&n| n > 0)
             .map(|n| &rest[1..=n]);
         match reference {
             Some(name) if is_xml_reference(name) => {
