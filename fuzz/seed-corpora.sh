@@ -19,12 +19,13 @@ for f in "$root"/tests/fixtures/*.xml "$root"/tests/fixtures/*.rdf "$root"/tests
 done
 # The same feed as UTF-16BE and UTF-16LE, with and without a BOM.
 src="$root/tests/fixtures/nodates.xml"
-iconv -f UTF-8 -t UTF-16BE "$src" >/tmp/kw-be.xml
-with_pick 003 /tmp/kw-be.xml "$out/parse_feed/utf16be-ct.xml"
-with_pick 000 /tmp/kw-be.xml "$out/parse_feed/utf16be.xml"
-{ printf '\000\376\377'; cat /tmp/kw-be.xml; } >"$out/parse_feed/utf16be-bom.xml"
+be=$(mktemp)
+iconv -f UTF-8 -t UTF-16BE "$src" >"$be"
+with_pick 003 "$be" "$out/parse_feed/utf16be-ct.xml"
+with_pick 000 "$be" "$out/parse_feed/utf16be.xml"
+{ printf '\000\376\377'; cat "$be"; } >"$out/parse_feed/utf16be-bom.xml"
 { printf '\000\377\376'; iconv -f UTF-8 -t UTF-16LE "$src"; } >"$out/parse_feed/utf16le-bom.xml"
-rm -f /tmp/kw-be.xml
+rm -f "$be"
 
 for f in "$root"/tests/fixtures/pages/*.html; do
     name=$(basename "$f")
