@@ -6,7 +6,9 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{bin, config_text, run, start_news_server, text};
+use common::{
+    bin, config_text, free_listen, run, spawn_daemon, start_news_server, text, wait_healthy,
+};
 use tokio::process::Command;
 
 #[tokio::test]
@@ -93,37 +95,10 @@ async fn fetch_summarizes_each_source_and_strict_fails_on_errors() {
 
 /// A config for the fixture feeds with the daemon on a free loopback port.
 fn daemon_config(news: &common::NewsServer, dir: &Path) -> (std::path::PathBuf, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let listen = format!("127.0.0.1:{port}");
+    let listen = free_listen();
     let cfg = dir.join("feeds.toml");
     std::fs::write(&cfg, config_text(news, &dir.join("db"), &listen)).unwrap();
     (cfg, listen)
-}
-
-fn spawn_daemon(cfg: &Path) -> tokio::process::Child {
-    bin()
-        .arg("--config")
-        .arg(cfg)
-        .arg("serve")
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-async fn wait_healthy(base: &str) {
-    for _ in 0..200 {
-        if let Ok(r) = reqwest::get(format!("{base}/healthz")).await
-            && r.status() == 200
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the daemon did not come up");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -134,7 +109,7 @@ async fn commands_reach_a_running_daemon_and_sigterm_stops_it_cleanly() {
     let (cfg, listen) = daemon_config(&news, dir.path());
 
     let mut daemon = spawn_daemon(&cfg);
-    wait_healthy(&format!("http://{listen}")).await;
+    wait_healthy(&listen).await;
 
     // The store is the daemon's: fetch and render go through its admin socket.
     let out = run(&cfg, &["fetch"]).await;
@@ -211,7 +186,7 @@ async fn the_store_reopens_after_the_daemon_is_killed() {
     let dir = tempfile::tempdir().unwrap();
     let (cfg, listen) = daemon_config(&news, dir.path());
     let mut daemon = spawn_daemon(&cfg);
-    wait_healthy(&format!("http://{listen}")).await;
+    wait_healthy(&listen).await;
     // Wait until the first pass is in the served feed, then kill without warning.
     let client = reqwest::Client::new();
     for _ in 0..200 {
@@ -234,7 +209,7 @@ async fn the_store_reopens_after_the_daemon_is_killed() {
     // A new daemon starts on the same store (the stale admin socket is replaced) and
     // serves what the killed one had stored.
     let mut daemon = spawn_daemon(&cfg);
-    wait_healthy(&format!("http://{listen}")).await;
+    wait_healthy(&listen).await;
     let body = client
         .get(format!("http://{listen}/feed.atom"))
         .send()

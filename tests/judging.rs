@@ -7,7 +7,6 @@ mod common;
 
 use std::path::Path;
 use std::process::Output;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Path as UrlPath, State};
@@ -371,33 +370,10 @@ async fn stories_are_filtered_folded_and_filed_and_the_decisions_can_be_redone()
 
     // With the daemon holding the store, rejudge and explain go through it, and the
     // daemon adopts the edited configuration.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let listen = format!("127.0.0.1:{port}");
+    let listen = common::free_listen();
     std::fs::write(&cfg, config(&host, dir.path(), &listen, "\"映画\"")).unwrap();
-    let mut daemon = bin()
-        .arg("--config")
-        .arg(&cfg)
-        .arg("serve")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut up = false;
-    for _ in 0..200 {
-        if let Ok(r) = reqwest::get(format!("http://{listen}/healthz")).await
-            && r.status() == 200
-        {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(up, "the daemon did not come up");
+    let mut daemon = common::spawn_daemon(&cfg);
+    common::wait_healthy(&listen).await;
     let applied = ok(&run(&cfg, &["rejudge", "--apply"]).await);
     assert!(applied.contains("1 articles changed"), "{applied}");
     let atom = reqwest::get(format!("http://{listen}/feed.atom"))

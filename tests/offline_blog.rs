@@ -13,11 +13,10 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset};
 use chrono_tz::Asia::Tokyo;
-use common::{bin, run, text};
+use common::{free_listen, run, text};
 use newsroom::{Article, FeedFormat, OUTLETS, Outlet};
 
 /// Where a reader of the sample blog would file each newsroom article, by its path
@@ -247,12 +246,7 @@ async fn the_offline_demo_publishes_the_sample_blog() {
         axum::serve(listener, newsroom::router(site)).await.unwrap();
     });
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let listen = format!("127.0.0.1:{port}");
+    let listen = free_listen();
     let dir = tempfile::tempdir().unwrap();
     let (cfg, config) = offline_config(&origin, dir.path(), &listen);
     let author = config["blog"]["author"].as_str().unwrap();
@@ -542,26 +536,8 @@ async fn the_offline_demo_publishes_the_sample_blog() {
     );
 
     // The daemon serves the same blog.
-    let mut daemon = bin()
-        .arg("--config")
-        .arg(&cfg)
-        .arg("serve")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut up = false;
-    for _ in 0..200 {
-        if let Ok(r) = reqwest::get(format!("http://{listen}/healthz")).await
-            && r.status() == 200
-        {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(up, "the daemon did not come up");
+    let mut daemon = common::spawn_daemon(&cfg);
+    common::wait_healthy(&listen).await;
     let served = reqwest::get(format!("http://{listen}/"))
         .await
         .unwrap()

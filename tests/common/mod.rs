@@ -257,3 +257,40 @@ pub async fn run(config: &std::path::Path, args: &[&str]) -> std::process::Outpu
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
+
+/// A loopback address with a port nobody listens on right now, for a daemon's `listen`.
+pub fn free_listen() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    format!("127.0.0.1:{port}")
+}
+
+/// `kawaraban serve` with a configuration; killed when the handle is dropped, so a
+/// failing test leaves no daemon behind.
+pub fn spawn_daemon(cfg: &std::path::Path) -> tokio::process::Child {
+    bin()
+        .arg("--config")
+        .arg(cfg)
+        .arg("serve")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until the daemon at `listen` answers /healthz with 200.
+pub async fn wait_healthy(listen: &str) {
+    for _ in 0..200 {
+        if let Ok(r) = reqwest::get(format!("http://{listen}/healthz")).await
+            && r.status() == 200
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the daemon at {listen} did not come up");
+}
