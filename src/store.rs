@@ -724,30 +724,21 @@ impl Store {
         for (k, (_, id)) in by_key {
             writes.trees[2].push((k.as_bytes().to_vec(), id.as_bytes().to_vec()));
         }
-        let result = (
-            &i.articles,
-            &i.by_time,
-            &i.by_key,
-            &i.sources,
-            &i.posts,
-            &i.dedup,
-            &i.fingerprints,
-            &i.pending,
-        )
-            .transaction(|(a, b, c, d, e, f, g, h)| {
-                let tx = [a, b, c, d, e, f, g, h];
-                for (tree, keys) in tx.iter().zip(&old) {
-                    for k in keys {
-                        tree.remove(k.clone())?;
-                    }
+        let [a, b, c, d, e, f, g, h] = trees;
+        let result = (a, b, c, d, e, f, g, h).transaction(|(a, b, c, d, e, f, g, h)| {
+            let tx = [a, b, c, d, e, f, g, h];
+            for (tree, keys) in tx.iter().zip(&old) {
+                for k in keys {
+                    tree.remove(k.clone())?;
                 }
-                for (tree, kvs) in tx.iter().zip(&writes.trees) {
-                    for (k, v) in kvs {
-                        tree.insert(k.as_slice(), v.as_slice())?;
-                    }
+            }
+            for (tree, kvs) in tx.iter().zip(&writes.trees) {
+                for (k, v) in kvs {
+                    tree.insert(k.as_slice(), v.as_slice())?;
                 }
-                Ok::<_, ConflictableTransactionError<String>>(())
-            });
+            }
+            Ok::<_, ConflictableTransactionError<String>>(())
+        });
         result.map_err(|e| match e {
             TransactionError::Abort(msg) => StoreError::Corrupt(msg),
             TransactionError::Storage(e) => StoreError::Io(e),
