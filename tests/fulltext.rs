@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use kawaraban::config::Config;
 use kawaraban::ingest::{Ingest, run_pass};
-use kawaraban::publish::render;
+use kawaraban::publish::site::Site;
 use kawaraban::store::Store;
 use serde_json::Value;
 
@@ -235,8 +235,11 @@ links = "ul.news-list a"
     );
 
     // Published: the whole body, then the attribution line.
-    let rendered = render(&config.blog, &store).unwrap();
-    let atom = feed_rs::parser::parse(&rendered.atom[..]).unwrap();
+    let rendered = Site::new(&config)
+        .render(&store, "feed.atom")
+        .unwrap()
+        .unwrap();
+    let atom = feed_rs::parser::parse(&rendered.body[..]).unwrap();
     let entry = atom
         .entries
         .iter()

@@ -15,7 +15,6 @@ use crate::article::Article;
 use crate::config::{BlogConfig, Republish};
 use crate::judge::category::CategoryChoice;
 use crate::sanitize::{clean_html, plain_line};
-use crate::store::{Store, StoreError};
 
 /// One published post, as every output format needs it. A story several outlets ran
 /// is one post: it keeps the id of the article stored first (`root`) and shows the
@@ -250,77 +249,6 @@ pub fn category_scheme(blog: &BlogConfig) -> String {
 /// Dates in feeds: whole seconds (atom_syndication would write nanoseconds), UTC.
 pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-/// The rendered outputs of one store generation.
-#[derive(Debug)]
-pub struct Rendered {
-    pub generation: u64,
-    pub atom: Bytes,
-    pub atom_gz: Bytes,
-    pub rss: Bytes,
-    pub rss_gz: Bytes,
-    /// Strong validator shared by both feeds (they change together).
-    pub etag: String,
-    /// The newest change among the published posts.
-    pub last_modified: DateTime<Utc>,
-    pub entries: usize,
-}
-
-/// Renders the newest `max_entries` posts as Atom and RSS.
-pub fn render(blog: &BlogConfig, store: &Store) -> Result<Rendered, StoreError> {
-    let generation = store.durable_generation();
-    let posts = posts(blog, store, blog.max_entries)?;
-    let last_modified = posts
-        .iter()
-        .map(|p| p.updated.max(p.root.first_seen))
-        .max()
-        .unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
-    let atom = Bytes::from(atom::render(
-        blog,
-        &posts,
-        last_modified,
-        "feed.atom",
-        &blog.title,
-    ));
-    let rss = Bytes::from(rss::render(
-        blog,
-        &posts,
-        last_modified,
-        "feed.rss",
-        &blog.title,
-    ));
-    let etag = format!("\"{}\"", &crate::article::hex_digest(&atom)[..24]);
-    Ok(Rendered {
-        generation,
-        atom_gz: gzip(&atom),
-        rss_gz: gzip(&rss),
-        atom,
-        rss,
-        etag,
-        last_modified,
-        entries: posts.len(),
-    })
-}
-
-/// The newest `n` posts, each with the articles folded into it.
-pub fn posts(blog: &BlogConfig, store: &Store, n: usize) -> Result<Vec<Post>, StoreError> {
-    let mut out = Vec::new();
-    for root in store.newest_posts(n)? {
-        let folded_ids = root
-            .judgement
-            .as_ref()
-            .map(|j| j.folded.clone())
-            .unwrap_or_default();
-        let mut folded = Vec::with_capacity(folded_ids.len());
-        for id in folded_ids {
-            if let Some(a) = store.get(&id)? {
-                folded.push(a);
-            }
-        }
-        out.push(Post::new(blog, root, folded));
-    }
-    Ok(out)
 }
 
 fn gzip(data: &[u8]) -> Bytes {
