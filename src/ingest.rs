@@ -59,6 +59,9 @@ pub struct SourceReport {
     pub pages: usize,
     #[serde(default)]
     pub page_errors: usize,
+    /// Article pages not requested because an earlier failure's backoff still runs.
+    #[serde(default)]
+    pub pages_deferred: usize,
     pub error: Option<String>,
     /// Where the feed has permanently moved (the config still names the old URL).
     pub moved_to: Option<String>,
@@ -82,6 +85,7 @@ impl SourceReport {
             folded: 0,
             pages: 0,
             page_errors: 0,
+            pages_deferred: 0,
             error: None,
             moved_to: None,
             next_poll: None,
@@ -373,14 +377,21 @@ impl Ingest {
                 && wants_page(src, &article.content_text)
                 && let Some(link) = article.link.as_deref().and_then(|l| Url::parse(l).ok())
             {
-                report.pages += 1;
-                match self
-                    .pages
-                    .article(&self.fetcher, &self.fetch.user_agent, src, &link)
-                    .await
-                {
-                    Ok((x, _)) => fulltext::merge(&mut article, x),
-                    Err(e) => self.page_failed(report, state, &link, &e.to_string()),
+                if state.page_deferred(link.as_str(), now) {
+                    report.pages_deferred += 1;
+                } else {
+                    report.pages += 1;
+                    match self
+                        .pages
+                        .article(&self.fetcher, &self.fetch.user_agent, src, &link)
+                        .await
+                    {
+                        Ok((x, _)) => {
+                            state.page_read(link.as_str());
+                            fulltext::merge(&mut article, x)
+                        }
+                        Err(e) => self.page_failed(report, state, &link, &e.to_string(), now),
+                    }
                 }
             }
             let stored = self.store.upsert(article, now)?;
@@ -427,15 +438,22 @@ impl Ingest {
             if self.store.id_for_key(url.as_str())?.is_some() {
                 continue;
             }
+            if state.page_deferred(url.as_str(), now) {
+                report.pages_deferred += 1;
+                continue;
+            }
             report.pages += 1;
             let (x, final_url) = match self
                 .pages
                 .article(&self.fetcher, &self.fetch.user_agent, src, &url)
                 .await
             {
-                Ok(found) => found,
+                Ok(found) => {
+                    state.page_read(url.as_str());
+                    found
+                }
                 Err(e) => {
-                    self.page_failed(report, state, &url, &e.to_string());
+                    self.page_failed(report, state, &url, &e.to_string(), now);
                     continue;
                 }
             };
@@ -492,10 +510,12 @@ impl Ingest {
         state: &mut SourceState,
         url: &Url,
         error: &str,
+        now: DateTime<Utc>,
     ) {
         tracing::warn!(page = %url, error, "article page not extracted");
         report.page_errors += 1;
         state.last_page_error = Some(format!("{url}: {error}"));
+        state.page_failed(url.as_str(), now);
     }
 
     /// Counts a stored article, judging it when it is new or its text changed.

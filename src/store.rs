@@ -20,6 +20,7 @@
 //! `export` writes the articles and source states as JSON lines; `import` reads them
 //! back and rebuilds every index from them.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -84,6 +85,55 @@ pub struct SourceState {
     pub articles: u64,
     /// The last article page that could not be extracted, and why.
     pub last_page_error: Option<String>,
+    /// Article pages that failed, by URL: not requested again before `next_try`, so a
+    /// broken or endless page costs one request per backoff step instead of one per poll.
+    pub page_retries: BTreeMap<String, PageRetry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PageRetry {
+    pub failures: u32,
+    pub next_try: DateTime<Utc>,
+}
+
+impl SourceState {
+    /// Failed pages remembered per source; beyond this the one due soonest is forgotten
+    /// (it would be retried next anyway).
+    const MAX_PAGE_RETRIES: usize = 256;
+
+    /// Whether a failed page's backoff still runs at `now`.
+    pub fn page_deferred(&self, url: &str, now: DateTime<Utc>) -> bool {
+        self.page_retries.get(url).is_some_and(|r| r.next_try > now)
+    }
+
+    /// Records a failed page: retried after 10 minutes, doubling per failure up to a day.
+    pub fn page_failed(&mut self, url: &str, now: DateTime<Utc>) {
+        let failures = self.page_retries.get(url).map_or(0, |r| r.failures) + 1;
+        let wait = chrono::Duration::minutes(10 * (1i64 << (failures - 1).min(8)))
+            .min(chrono::Duration::days(1));
+        self.page_retries.insert(
+            url.to_owned(),
+            PageRetry {
+                failures,
+                next_try: now + wait,
+            },
+        );
+        while self.page_retries.len() > Self::MAX_PAGE_RETRIES {
+            let soonest = self
+                .page_retries
+                .iter()
+                .min_by_key(|(_, r)| r.next_try)
+                .map(|(u, _)| u.clone());
+            match soonest {
+                Some(u) => self.page_retries.remove(&u),
+                None => break,
+            };
+        }
+    }
+
+    pub fn page_read(&mut self, url: &str) {
+        self.page_retries.remove(url);
+    }
 }
 
 #[derive(Clone)]

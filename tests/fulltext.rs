@@ -135,14 +135,14 @@ links = "ul.news-list a"
         "{index:?}"
     );
 
-    let hits = hits.lock().unwrap().clone();
+    let seen = hits.lock().unwrap().clone();
     assert_eq!(
-        hits.get("a/blocked.html"),
+        seen.get("a/blocked.html"),
         None,
         "robots.txt disallows it: never requested"
     );
     assert_eq!(
-        hits.get("robots.txt"),
+        seen.get("robots.txt"),
         Some(&1),
         "robots.txt is fetched once per host and cached"
     );
@@ -220,18 +220,52 @@ links = "ul.news-list a"
     );
     assert_eq!(t.publisher, "西海経済新聞");
 
-    // A second pass fetches no page again: known articles keep their text.
-    let again = run_pass(ingest, &config.resolved_sources(), |_| {})
+    // A second pass fetches no page again: known articles keep their text, and the
+    // two unreadable pages wait out their backoff instead of being asked every poll.
+    let again = run_pass(ingest.clone(), &config.resolved_sources(), |_| {})
         .await
         .unwrap();
     assert!(
         again.iter().all(|r| r.new == 0 && r.updated == 0),
         "{again:?}"
     );
+    let sum = |rs: &[kawaraban::ingest::SourceReport],
+               f: fn(&kawaraban::ingest::SourceReport) -> usize| {
+        rs.iter().map(f).sum::<usize>()
+    };
     assert_eq!(
-        again.iter().map(|r| r.pages).sum::<usize>(),
-        2,
-        "only the two unreadable pages are tried again"
+        (sum(&again, |r| r.pages), sum(&again, |r| r.pages_deferred)),
+        (0, 2),
+        "{again:?}"
+    );
+    assert_eq!(hits.lock().unwrap().get("a/missing.html"), Some(&1));
+
+    // Once the backoff has run out the page is tried again, and a second failure
+    // doubles the wait.
+    let feed_url = format!("http://{host}/feed.xml");
+    let mut state = store.source_state(&feed_url).unwrap();
+    let missing = format!("http://{host}/a/missing.html");
+    let first_wait = state.page_retries[&missing].next_try - state.last_attempt.unwrap();
+    for r in state.page_retries.values_mut() {
+        r.next_try = chrono::Utc::now() - chrono::Duration::seconds(1);
+    }
+    store.put_source_state(&feed_url, &state).unwrap();
+    let third = run_pass(ingest, &config.resolved_sources(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        (sum(&third, |r| r.pages), sum(&third, |r| r.pages_deferred)),
+        (2, 0),
+        "{third:?}"
+    );
+    assert_eq!(hits.lock().unwrap().get("a/missing.html"), Some(&2));
+    let state = store.source_state(&feed_url).unwrap();
+    let retry = &state.page_retries[&missing];
+    let second_wait = retry.next_try - state.last_attempt.unwrap();
+    assert_eq!(retry.failures, 2);
+    assert!(
+        second_wait > first_wait + first_wait / 2,
+        "{first_wait} then {second_wait}"
     );
 
     // Published: the whole body, then the attribution line.
