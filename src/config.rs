@@ -168,6 +168,21 @@ impl Default for ServerConfig {
 pub struct StoreConfig {
     pub path: PathBuf,
     pub cache_size: ByteSize,
+    /// Articles older than this (by their post time) are pruned; unset keeps them all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_days: Option<std::num::NonZeroU32>,
+    /// At most this many articles are kept, the oldest pruned first; unset: no limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_max: Option<std::num::NonZeroUsize>,
+}
+
+impl StoreConfig {
+    pub fn retention(&self) -> crate::store::retention::Policy {
+        crate::store::retention::Policy {
+            keep_days: self.keep_days.map(|d| d.get()),
+            keep_max: self.keep_max.map(|m| m.get()),
+        }
+    }
 }
 
 impl Default for StoreConfig {
@@ -175,6 +190,8 @@ impl Default for StoreConfig {
         StoreConfig {
             path: PathBuf::from("data/kawaraban.db"),
             cache_size: ByteSize(32 << 20),
+            keep_days: None,
+            keep_max: None,
         }
     }
 }

@@ -24,6 +24,7 @@ use crate::publish::site::{Site, SiteCache};
 use crate::publish::websub::{self, Pinger};
 use crate::server::{AppState, router};
 use crate::store::Store;
+use crate::store::retention::{Policy, Pruned};
 
 /// How long shutdown waits for in-flight polls before flushing anyway.
 const DRAIN: Duration = Duration::from_secs(30);
@@ -35,7 +36,13 @@ pub struct Daemon {
     pub scheduler_alive: Arc<AtomicBool>,
     /// Tells the WebSub hub when the feeds change (`[blog] hub`).
     pinger: Option<Pinger>,
+    retention: Policy,
 }
+
+/// How often retention runs, and how long after start the first run waits (so a
+/// restart serves and polls before it prunes).
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+const PRUNE_FIRST: Duration = Duration::from_secs(60);
 
 impl Daemon {
     pub fn new(config: &Config, store: Store) -> anyhow::Result<Daemon> {
@@ -69,6 +76,7 @@ impl Daemon {
             cache: Arc::new(SiteCache::new(site, store)),
             scheduler_alive: Arc::new(AtomicBool::new(false)),
             pinger,
+            retention: config.store.retention(),
         })
     }
 
@@ -87,6 +95,7 @@ impl Daemon {
             scheduler_alive: self.scheduler_alive.clone(),
         };
         let admin = self.start_admin(shutdown.clone()).await?;
+        self.start_retention(shutdown.clone());
         let mut server_stop = shutdown.clone();
         let server = tokio::spawn(async move {
             axum::serve(listener, router(state))
@@ -133,6 +142,26 @@ impl Daemon {
         });
     }
 
+    /// Prunes what `[store] keep_days` / `keep_max` no longer keep, in the background:
+    /// each batch takes its turn with the polls' writes, so ingest and serving go on.
+    fn start_retention(&self, mut shutdown: watch::Receiver<bool>) {
+        let (store, policy) = (self.ingest.store.clone(), self.retention);
+        tokio::spawn(async move {
+            let mut tick =
+                tokio::time::interval_at(tokio::time::Instant::now() + PRUNE_FIRST, PRUNE_EVERY);
+            loop {
+                let stop = tokio::select! {
+                    _ = shutdown.wait_for(|s| *s) => true,
+                    _ = tick.tick() => false,
+                };
+                if stop {
+                    return;
+                }
+                prune(&store, policy).await;
+            }
+        });
+    }
+
     async fn start_admin(&self, shutdown: watch::Receiver<bool>) -> anyhow::Result<PathBuf> {
         let path = crate::admin::socket_path(self.ingest.store.path());
         if path.exists() {
@@ -149,12 +178,15 @@ impl Daemon {
             ingest: self.ingest.clone(),
             sources: Arc::new(self.sources.clone()),
             cache: self.cache.clone(),
+            retention: self.retention,
         };
         let app = Router::new()
             .route("/fetch", post(admin_fetch))
             .route("/render", post(admin_render))
             .route("/rejudge", post(admin_rejudge))
             .route("/explain", post(admin_explain))
+            .route("/prune", post(admin_prune))
+            .route("/stats", post(admin_stats))
             .with_state(admin);
         let mut stop = shutdown;
         tokio::spawn(async move {
@@ -176,6 +208,51 @@ struct AdminState {
     ingest: Arc<Ingest>,
     sources: Arc<Vec<ResolvedSource>>,
     cache: Arc<SiteCache>,
+    retention: Policy,
+}
+
+async fn prune(store: &Store, policy: Policy) -> Option<Pruned> {
+    let s = store.clone();
+    match tokio::task::spawn_blocking(move || s.prune(policy, Utc::now())).await {
+        Ok(Ok(p)) => {
+            if p.articles > 0 || p.tombstones_expired > 0 {
+                tracing::info!(
+                    articles = p.articles,
+                    tombstones_expired = p.tombstones_expired,
+                    "retention pruned the store"
+                );
+            }
+            Some(p)
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "retention failed; nothing was lost, it runs again later");
+            None
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the retention task failed");
+            None
+        }
+    }
+}
+
+async fn admin_prune(State(s): State<AdminState>) -> Response {
+    match prune(&s.ingest.store, s.retention).await {
+        Some(p) => json_response(&p),
+        None => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "retention failed; see the daemon's log",
+        )
+            .into_response(),
+    }
+}
+
+async fn admin_stats(State(s): State<AdminState>) -> Response {
+    let store = s.ingest.store.clone();
+    match tokio::task::spawn_blocking(move || store.stats()).await {
+        Ok(Ok(stats)) => json_response(&stats),
+        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
 }
 
 async fn admin_fetch(State(s): State<AdminState>) -> Response {

@@ -45,6 +45,9 @@ pub struct SourceReport {
     pub entries: usize,
     /// Entries older than `max_age` at first sight, not stored.
     pub too_old: usize,
+    /// Entries whose article retention has pruned: not stored again.
+    #[serde(default)]
+    pub pruned: usize,
     /// Entries past [`parse::MAX_ENTRIES`], not read.
     #[serde(default)]
     pub skipped: usize,
@@ -80,6 +83,7 @@ impl SourceReport {
             updated: 0,
             entries: 0,
             too_old: 0,
+            pruned: 0,
             skipped: 0,
             off_topic: 0,
             folded: 0,
@@ -363,6 +367,11 @@ impl Ingest {
                 report.too_old += 1;
                 continue;
             }
+            // Retention let it go: a feed that still lists it does not bring it back.
+            if stored.is_none() && self.store.is_pruned(&article.key)? {
+                report.pruned += 1;
+                continue;
+            }
             // Known articles keep the page text they have; only new ones (or ones
             // whose page could not be read before) send a request to the site. A
             // prefiltering source spares the request for what is off topic anyway.
@@ -436,6 +445,10 @@ impl Ingest {
         report.entries = urls.len();
         for url in urls {
             if self.store.id_for_key(url.as_str())?.is_some() {
+                continue;
+            }
+            if self.store.is_pruned(url.as_str())? {
+                report.pruned += 1;
                 continue;
             }
             if state.page_deferred(url.as_str(), now) {

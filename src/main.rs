@@ -18,7 +18,7 @@ use kawaraban::{admin, fetch};
 #[derive(Parser)]
 #[command(
     name = "kawaraban",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("KAWARABAN_COMMIT"), ")"),
     about = "Runs a curated news blog: fetches feeds, stores articles, republishes them as Atom and RSS"
 )]
 struct Cli {
@@ -140,6 +140,16 @@ enum Command {
         #[arg(long)]
         replace: bool,
     },
+    /// Print what the store holds: counts, size on disk, oldest and newest article.
+    #[command(after_help = "Examples:\n  kawaraban stats\n  kawaraban stats --json")]
+    Stats {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Prune now what `[store] keep_days` and `keep_max` no longer keep (the daemon also
+    /// does it every hour).
+    #[command(after_help = "Example:\n  kawaraban prune")]
+    Prune,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -254,6 +264,8 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Import { file, replace } => {
             import(&load_config(&cli.config)?, file.as_deref(), replace)
         }
+        Command::Stats { json } => store_stats(&load_config(&cli.config)?, json).await,
+        Command::Prune => prune(&load_config(&cli.config)?).await,
     }
 }
 
@@ -515,6 +527,62 @@ async fn rejudge(config: Config, config_path: &Path, apply: bool) -> Result<u8, 
 }
 
 /// Opens the store, or says that a daemon holds it (then the caller asks the daemon).
+async fn store_stats(config: &Config, json: bool) -> Result<u8, Failure> {
+    let stats: kawaraban::store::retention::Stats = match open_store(config)? {
+        Some(store) => store.stats()?,
+        None => {
+            let socket = admin::socket_path(&config.store.path);
+            let body = admin::request(&socket, "POST", "/stats", "").await?;
+            serde_json::from_str(&body).context("reading the daemon's answer")?
+        }
+    };
+    if json {
+        println!("{}", serde_json::to_string(&stats).context("writing JSON")?);
+        return Ok(0);
+    }
+    let day = |t: Option<chrono::DateTime<chrono::Utc>>| {
+        t.map_or_else(
+            || "-".to_owned(),
+            |t| t.format("%Y-%m-%d %H:%M UTC").to_string(),
+        )
+    };
+    println!("store         {}", config.store.path.display());
+    println!(
+        "size on disk  {:.1} MiB",
+        stats.size_on_disk as f64 / (1 << 20) as f64
+    );
+    println!("articles      {}", stats.articles);
+    println!("  posts       {}", stats.posts);
+    println!("  folded      {}", stats.folded);
+    println!("  skipped     {}", stats.skipped);
+    println!("  pending     {}", stats.pending);
+    println!("tombstones    {}", stats.tombstones);
+    println!("sources       {}", stats.sources);
+    println!("oldest        {}", day(stats.oldest));
+    println!("newest        {}", day(stats.newest));
+    Ok(0)
+}
+
+async fn prune(config: &Config) -> Result<u8, Failure> {
+    let pruned: kawaraban::store::retention::Pruned = match open_store(config)? {
+        Some(store) => {
+            let p = store.prune(config.store.retention(), chrono::Utc::now())?;
+            store.flush()?;
+            p
+        }
+        None => {
+            let socket = admin::socket_path(&config.store.path);
+            let body = admin::request(&socket, "POST", "/prune", "").await?;
+            serde_json::from_str(&body).context("reading the daemon's answer")?
+        }
+    };
+    println!(
+        "pruned {} articles, expired {} tombstones",
+        pruned.articles, pruned.tombstones_expired
+    );
+    Ok(0)
+}
+
 fn open_store(config: &Config) -> Result<Option<Store>, Failure> {
     match Store::open(&config.store.path, config.store.cache_size.0) {
         Ok(s) => Ok(Some(s)),
@@ -625,6 +693,9 @@ fn print_summary(reports: &[SourceReport]) {
                 if r.skipped > 0 {
                     judged.push(format!("{} past the per-poll limit, not read", r.skipped));
                 }
+                if r.pruned > 0 {
+                    judged.push(format!("{} pruned before, not stored again", r.pruned));
+                }
                 let judged = if judged.is_empty() {
                     String::new()
                 } else {
@@ -635,6 +706,10 @@ fn print_summary(reports: &[SourceReport]) {
                     r.new, r.updated, r.entries
                 )
             }
+            _ if r.pruned > 0 => format!(
+                "{} entries ({} pruned before, not stored again)",
+                r.entries, r.pruned
+            ),
             _ => format!("{} entries", r.entries),
         };
         println!(

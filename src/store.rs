@@ -30,6 +30,8 @@ use serde::{Deserialize, Serialize};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
+pub mod retention;
+
 use crate::article::{Article, article_id};
 use crate::judge::dedup::{self, Fingerprint};
 use crate::judge::{Candidate, Lookup, Plan};
@@ -152,6 +154,8 @@ struct Inner {
     dedup: sled::Tree,
     fingerprints: sled::Tree,
     pending: sled::Tree,
+    /// Keys of pruned articles → when they were pruned (see `retention`).
+    tombstones: sled::Tree,
     /// Bumped on every article write.
     generation: AtomicU64,
     /// Held by every write and every flush. sled 0.34 can deadlock when a flush waits
@@ -229,6 +233,7 @@ impl Store {
                 posts: db.open_tree("posts")?,
                 dedup: db.open_tree("dedup")?,
                 fingerprints: db.open_tree("fingerprints")?,
+                tombstones: db.open_tree("tombstones")?,
                 pending,
                 articles,
                 db,
@@ -624,6 +629,8 @@ pub enum Record {
     /// another article's), and the article it leads to: the one that named it last,
     /// which the articles alone do not tell.
     Key { key: String, id: String },
+    /// The key of an article retention removed, and when (seconds since 1970).
+    Tombstone { key: String, pruned: i64 },
 }
 
 /// How much an export wrote or an import read.
@@ -631,6 +638,7 @@ pub enum Record {
 pub struct Counts {
     pub articles: usize,
     pub sources: usize,
+    pub tombstones: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -696,6 +704,15 @@ impl Store {
                 })?;
             }
         }
+        for item in self.inner.tombstones.iter() {
+            let (key, stamp) = item.map_err(StoreError::from)?;
+            let pruned = <[u8; 8]>::try_from(stamp.as_ref()).map_or(0, i64::from_be_bytes);
+            line(&Record::Tombstone {
+                key: String::from_utf8_lossy(&key).into_owned(),
+                pruned,
+            })?;
+            counts.tombstones += 1;
+        }
         out.flush().map_err(TransferError::Write)?;
         Ok(counts)
     }
@@ -724,6 +741,7 @@ impl Store {
             &i.dedup,
             &i.fingerprints,
             &i.pending,
+            &i.tombstones,
         ];
         let mut old: Vec<Vec<sled::IVec>> = Vec::with_capacity(trees.len());
         for tree in trees {
@@ -769,14 +787,18 @@ impl Store {
                     counts.sources += 1;
                 }
                 Record::Key { key, id } => claim(&mut by_key, key, 2, id),
+                Record::Tombstone { key, pruned } => {
+                    writes.trees[8].push((key.as_bytes().to_vec(), pruned.to_be_bytes().to_vec()));
+                    counts.tombstones += 1;
+                }
             }
         }
         for (k, (_, id)) in by_key {
             writes.trees[2].push((k.as_bytes().to_vec(), id.as_bytes().to_vec()));
         }
-        let [a, b, c, d, e, f, g, h] = trees;
-        let result = (a, b, c, d, e, f, g, h).transaction(|(a, b, c, d, e, f, g, h)| {
-            let tx = [a, b, c, d, e, f, g, h];
+        let [a, b, c, d, e, f, g, h, t] = trees;
+        let result = (a, b, c, d, e, f, g, h, t).transaction(|(a, b, c, d, e, f, g, h, t)| {
+            let tx = [a, b, c, d, e, f, g, h, t];
             for (tree, keys) in tx.iter().zip(&old) {
                 for k in keys {
                     tree.remove(k.clone())?;
@@ -803,7 +825,7 @@ impl Store {
 /// What an import writes, per tree, in the order of `Store::import`'s tuple.
 #[derive(Default)]
 struct Writes {
-    trees: [Vec<(Vec<u8>, Vec<u8>)>; 8],
+    trees: [Vec<(Vec<u8>, Vec<u8>)>; 9],
 }
 
 impl Writes {
@@ -841,6 +863,7 @@ fn read_records(input: impl std::io::BufRead) -> Result<Vec<Record>, TransferErr
     let mut ids: HashMap<String, usize> = HashMap::new();
     let mut keys: HashMap<String, usize> = HashMap::new();
     let mut urls: HashMap<String, usize> = HashMap::new();
+    let mut tombstones: HashMap<String, usize> = HashMap::new();
     for (n, line) in input.lines().enumerate() {
         let line_no = n + 1;
         let line = line.map_err(TransferError::Read)?;
@@ -869,6 +892,7 @@ fn read_records(input: impl std::io::BufRead) -> Result<Vec<Record>, TransferErr
             }
             Record::Source { url, .. } => claim(&mut urls, "source", url)?,
             Record::Key { key, .. } => claim(&mut keys, "key", key)?,
+            Record::Tombstone { key, .. } => claim(&mut tombstones, "tombstone", key)?,
         }
         records.push(record);
     }
@@ -950,7 +974,7 @@ mod tests {
     use super::*;
     use crate::article::article_key;
 
-    fn article(key: &str, title: &str, published: Option<&str>) -> Article {
+    pub(super) fn article(key: &str, title: &str, published: Option<&str>) -> Article {
         let now = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
             .unwrap()
             .with_timezone(&Utc);
@@ -1113,7 +1137,7 @@ mod tests {
     }
 
     /// Every tree but `meta`, as raw pairs: what an import must rebuild.
-    fn trees(store: &Store) -> Vec<Vec<(sled::IVec, sled::IVec)>> {
+    pub(super) fn trees(store: &Store) -> Vec<Vec<(sled::IVec, sled::IVec)>> {
         let i = &store.inner;
         [
             &i.articles,
@@ -1124,13 +1148,14 @@ mod tests {
             &i.dedup,
             &i.fingerprints,
             &i.pending,
+            &i.tombstones,
         ]
         .iter()
         .map(|t| t.iter().collect::<Result<_, _>>().unwrap())
         .collect()
     }
 
-    fn exported(store: &Store) -> String {
+    pub(super) fn exported(store: &Store) -> String {
         let mut out = Vec::new();
         store.export(&mut out).unwrap();
         String::from_utf8(out).unwrap()

@@ -284,6 +284,7 @@ pub fn spawn_daemon(cfg: &std::path::Path) -> tokio::process::Child {
 
 /// Waits until the daemon at `listen` answers /healthz with 200.
 pub async fn wait_healthy(listen: &str) {
+    kawaraban::fetch::install_crypto_provider();
     for _ in 0..200 {
         if let Ok(r) = reqwest::get(format!("http://{listen}/healthz")).await
             && r.status() == 200

@@ -1,0 +1,399 @@
+//! Retention: the store keeps what `[store] keep_days` and `keep_max` allow, and a
+//! tombstone for each key it let go, so a feed that still lists a pruned article does
+//! not bring it back as new.
+//!
+//! Pruning runs in small batches, each one transaction taking its turn with the other
+//! writes, so ingest and serving go on between batches.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+
+use super::{Store, StoreError, decode, dedup_key, time_key};
+use crate::article::Article;
+use crate::judge::dedup::{self, Fingerprint};
+
+/// What to keep. `None` keeps everything on that count.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Policy {
+    pub keep_days: Option<u32>,
+    pub keep_max: Option<usize>,
+}
+
+/// How long a tombstone outlives its article: long past the time any feed still lists
+/// an item, short enough that tombstones do not pile up for ever.
+pub const TOMBSTONE_DAYS: i64 = 400;
+
+/// Articles pruned per transaction.
+const BATCH: usize = 200;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pruned {
+    pub articles: usize,
+    pub tombstones_expired: usize,
+}
+
+/// What `kawaraban stats` prints.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Stats {
+    pub articles: usize,
+    pub posts: usize,
+    pub folded: usize,
+    pub skipped: usize,
+    pub pending: usize,
+    pub sources: usize,
+    pub tombstones: usize,
+    pub size_on_disk: u64,
+    pub oldest: Option<DateTime<Utc>>,
+    pub newest: Option<DateTime<Utc>>,
+}
+
+impl Store {
+    /// Whether `key` belonged to an article that retention removed.
+    pub fn is_pruned(&self, key: &str) -> Result<bool, StoreError> {
+        Ok(self.inner.tombstones.contains_key(key.as_bytes())?)
+    }
+
+    /// Prunes everything `policy` no longer keeps, batch by batch, and expires old
+    /// tombstones. Blocking: the daemon runs it on the blocking pool.
+    pub fn prune(&self, policy: Policy, now: DateTime<Utc>) -> Result<Pruned, StoreError> {
+        let mut out = Pruned::default();
+        if policy != Policy::default() {
+            loop {
+                let n = self.prune_batch(policy, now)?;
+                out.articles += n;
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+        out.tombstones_expired = self.expire_tombstones(now)?;
+        Ok(out)
+    }
+
+    /// Removes up to one batch of the oldest articles past the policy; returns how many.
+    ///
+    /// A folded story goes as a whole, decided on its post: the articles folded into a
+    /// post are pruned with it (when the newest of them is also past `keep_days`), never
+    /// before it, so a kept post never lists an outlet whose article is gone.
+    fn prune_batch(&self, policy: Policy, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let i = &self.inner;
+        let cutoff = policy
+            .keep_days
+            .map(|d| now - chrono::Duration::days(i64::from(d)));
+        let mut over = policy
+            .keep_max
+            .map_or(0, |max| i.articles.len().saturating_sub(max));
+        let mut chosen: Vec<Article> = Vec::new();
+        let mut seen = BTreeSet::new();
+        for item in i.by_time.iter() {
+            if chosen.len() >= BATCH {
+                break;
+            }
+            let (_, id) = item?;
+            let Some(bytes) = i.articles.get(&id)? else {
+                continue;
+            };
+            let a: Article = decode(&bytes)?;
+            let expired = cutoff.is_some_and(|c| a.post_time() < c);
+            if !expired && over == 0 {
+                // The time index is oldest first: nothing later is due either.
+                break;
+            }
+            if seen.contains(&a.id) {
+                continue;
+            }
+            let judgement = a.judgement.as_ref();
+            // A folded article goes with its post, unless the post is gone.
+            if let Some(root) = judgement.and_then(|j| j.duplicate_of.as_deref())
+                && i.articles.contains_key(root.as_bytes())?
+            {
+                continue;
+            }
+            let mut group = vec![a.clone()];
+            for member in judgement.map(|j| j.folded.as_slice()).unwrap_or_default() {
+                if let Some(b) = i.articles.get(member.as_bytes())? {
+                    group.push(decode(&b)?);
+                }
+            }
+            let group_expired = cutoff.is_some_and(|c| group.iter().all(|m| m.post_time() < c));
+            if !group_expired && over == 0 {
+                continue;
+            }
+            over = over.saturating_sub(group.len());
+            for m in group {
+                if seen.insert(m.id.clone()) {
+                    chosen.push(m);
+                }
+            }
+        }
+        if chosen.is_empty() {
+            return Ok(0);
+        }
+        let stamp = now.timestamp().to_be_bytes();
+        let _turn = self.turn();
+        let result = (
+            &i.articles,
+            &i.by_time,
+            &i.by_key,
+            &i.posts,
+            &i.dedup,
+            &i.fingerprints,
+            &i.pending,
+            &i.tombstones,
+        )
+            .transaction(
+                |(articles, by_time, by_key, posts, dedup_tree, fingerprints, pending, tombs)| {
+                    for a in &chosen {
+                        let id = a.id.as_bytes();
+                        articles.remove(id)?;
+                        pending.remove(id)?;
+                        by_time.remove(time_key(a.post_time(), &a.id))?;
+                        if a.judgement.as_ref().is_some_and(|j| j.is_post()) {
+                            posts.remove(time_key(a.story_time(), &a.id))?;
+                        }
+                        for k in std::iter::once(&a.key).chain(&a.aliases) {
+                            if by_key.get(k.as_bytes())?.is_some_and(|v| v.as_ref() == id) {
+                                by_key.remove(k.as_bytes())?;
+                            }
+                            tombs.insert(k.as_bytes(), &stamp)?;
+                        }
+                        if let Some(fp) = fingerprints.remove(id)?
+                            && let Some(fp) = Fingerprint::from_bytes(&fp)
+                        {
+                            let when = time_key(a.first_seen, &a.id);
+                            for k in dedup::index_keys(&fp) {
+                                dedup_tree.remove(dedup_key(k, &when))?;
+                            }
+                        }
+                    }
+                    Ok::<_, ConflictableTransactionError<String>>(())
+                },
+            );
+        result.map_err(|e| match e {
+            TransactionError::Abort(msg) => StoreError::Corrupt(msg),
+            TransactionError::Storage(e) => StoreError::Io(e),
+        })?;
+        i.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        Ok(chosen.len())
+    }
+
+    fn expire_tombstones(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let limit = (now - chrono::Duration::days(TOMBSTONE_DAYS)).timestamp();
+        let mut expired = Vec::new();
+        for item in self.inner.tombstones.iter() {
+            let (k, v) = item?;
+            let pruned_at = <[u8; 8]>::try_from(v.as_ref()).ok().map(i64::from_be_bytes);
+            // An unreadable stamp is treated as old: a tombstone is only a hint.
+            if pruned_at.is_none_or(|t| t < limit) {
+                expired.push(k);
+            }
+        }
+        let _turn = self.turn();
+        for k in &expired {
+            self.inner.tombstones.remove(k)?;
+        }
+        Ok(expired.len())
+    }
+
+    /// Counts, size on disk, and the oldest and newest article by post time.
+    pub fn stats(&self) -> Result<Stats, StoreError> {
+        let i = &self.inner;
+        let mut s = Stats {
+            articles: i.articles.len(),
+            posts: i.posts.len(),
+            pending: i.pending.len(),
+            sources: i.sources.len(),
+            tombstones: i.tombstones.len(),
+            size_on_disk: i.db.size_on_disk()?,
+            ..Stats::default()
+        };
+        for item in i.articles.iter() {
+            let a: Article = decode(&item?.1)?;
+            match &a.judgement {
+                Some(j) if j.duplicate_of.is_some() => s.folded += 1,
+                Some(j) if !j.topic.on_topic => s.skipped += 1,
+                _ => {}
+            }
+        }
+        let time_of = |entry: Option<(sled::IVec, sled::IVec)>| -> Result<_, StoreError> {
+            Ok(match entry {
+                Some((_, id)) => i
+                    .articles
+                    .get(id)?
+                    .map(|b| decode::<Article>(&b))
+                    .transpose()?
+                    .map(|a| a.post_time()),
+                None => None,
+            })
+        };
+        s.oldest = time_of(i.by_time.first()?)?;
+        s.newest = time_of(i.by_time.last()?)?;
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::judge::{Judge, judge_pending};
+    use crate::store::tests::{article, exported, trees};
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    /// Five articles a day apart (2026-01-01 … 01-05), judged; the two of 01-02 and
+    /// 01-03 are one story from two outlets, folded into the first stored.
+    fn stocked() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db"), 1 << 20).unwrap();
+        let story = "大阪府の市立病院は3日、ランサムウェアによるサイバー攻撃を受け、電子カルテのシステムが停止したと発表した。\
+            復旧には少なくとも二週間かかる見通しで、救急患者の受け入れと外来の新規受け付けを止めている。\
+            病院によると、2日未明に院内のサーバー28台で暗号化が確認され、画面には身代金を要求する英文が表示された。\
+            病院は警察に被害を届け出るとともに、厚生労働省に報告した。患者約5万人分の個人情報が流出した可能性もあるという。";
+        for (n, key, text) in [
+            (
+                1,
+                "https://a.example/1",
+                "一つ目の話。市の窓口システムが止まった。",
+            ),
+            (2, "https://a.example/2", story),
+            (3, "https://b.example/2", story),
+            (
+                4,
+                "https://a.example/4",
+                "四つ目の話。大学の名簿が流出した。",
+            ),
+            (
+                5,
+                "https://a.example/5",
+                "五つ目の話。通販サイトでカード情報が漏れた。",
+            ),
+        ] {
+            let mut a = article(
+                key,
+                &format!("記事{n}"),
+                Some(&format!("2026-01-0{n}T00:00:00Z")),
+            );
+            a.content_text = text.into();
+            a.aliases = vec![format!("{key}?amp=1")];
+            a.first_seen = at(&format!("2026-01-0{n}T01:00:00Z"));
+            store.upsert(a.clone(), a.first_seen).unwrap();
+        }
+        judge_pending(&store, &Judge::permissive()).unwrap();
+        (dir, store)
+    }
+
+    fn keys(store: &Store) -> Vec<String> {
+        let mut k: Vec<String> = store.all_articles().map(|a| a.unwrap().key).collect();
+        k.sort();
+        k
+    }
+
+    #[test]
+    fn old_articles_go_with_their_index_entries_and_leave_tombstones() {
+        let (_dir, store) = stocked();
+        let folded = store.find("https://b.example/2").unwrap().unwrap();
+        assert!(
+            folded.judgement.as_ref().unwrap().duplicate_of.is_some(),
+            "the fixture folds the two outlets' story"
+        );
+        let policy = Policy {
+            keep_days: Some(10),
+            keep_max: None,
+        };
+        // 2026-01-14: only the articles of 01-01 … 01-03 are over ten days old.
+        let pruned = store.prune(policy, at("2026-01-14T00:00:00Z")).unwrap();
+        assert_eq!(pruned.articles, 3);
+        assert_eq!(keys(&store), ["https://a.example/4", "https://a.example/5"]);
+        for k in [
+            "https://a.example/1",
+            "https://a.example/2?amp=1",
+            "https://b.example/2",
+        ] {
+            assert!(store.is_pruned(k).unwrap(), "{k}");
+            assert_eq!(store.id_for_key(k).unwrap(), None, "{k}");
+        }
+        assert!(!store.is_pruned("https://a.example/4").unwrap());
+        // No index entry outlives its article.
+        let t = trees(&store);
+        let ids: Vec<Vec<u8>> = store
+            .all_articles()
+            .map(|a| a.unwrap().id.into_bytes())
+            .collect();
+        for (n, tree) in [(1, "by_time"), (2, "by_key"), (4, "posts")] {
+            for (_, v) in &t[n] {
+                assert!(
+                    ids.contains(&v.to_vec()),
+                    "{tree} points at a pruned article"
+                );
+            }
+        }
+        assert_eq!(t[6].len(), 2, "fingerprints of the two kept articles only");
+        assert_eq!(t[7].len(), 0, "nothing pending");
+        let stats = store.stats().unwrap();
+        assert_eq!((stats.articles, stats.posts, stats.tombstones), (2, 2, 6));
+        assert_eq!(stats.oldest, Some(at("2026-01-04T00:00:00Z")));
+        assert_eq!(stats.newest, Some(at("2026-01-05T00:00:00Z")));
+        // Tombstones go once they are old enough to matter no more.
+        let later = at("2026-01-14T00:00:00Z") + chrono::Duration::days(TOMBSTONE_DAYS + 1);
+        let expired = store.prune(Policy::default(), later).unwrap();
+        assert_eq!(expired.tombstones_expired, 6);
+        assert!(!store.is_pruned("https://a.example/1").unwrap());
+    }
+
+    #[test]
+    fn keep_max_prunes_the_oldest_and_a_folded_story_goes_whole() {
+        let (_dir, store) = stocked();
+        let policy = Policy {
+            keep_days: None,
+            keep_max: Some(3),
+        };
+        let pruned = store.prune(policy, at("2026-01-06T00:00:00Z")).unwrap();
+        // The oldest goes, then the story of 01-02: its folded copy of 01-03 with it.
+        assert_eq!(pruned.articles, 3);
+        assert_eq!(keys(&store), ["https://a.example/4", "https://a.example/5"]);
+        // Within the limit: nothing more.
+        let again = store.prune(policy, at("2026-01-06T00:00:00Z")).unwrap();
+        assert_eq!(again.articles, 0);
+    }
+
+    #[test]
+    fn a_story_with_a_recent_outlet_is_kept() {
+        let (_dir, store) = stocked();
+        // On 01-12, ten days keep 01-02 onwards… and the 01-03 copy keeps its story.
+        let policy = Policy {
+            keep_days: Some(9),
+            keep_max: None,
+        };
+        let pruned = store.prune(policy, at("2026-01-11T12:00:00Z")).unwrap();
+        assert_eq!(pruned.articles, 1, "only 01-01");
+        assert!(store.find("https://a.example/2").unwrap().is_some());
+        assert!(store.find("https://b.example/2").unwrap().is_some());
+    }
+
+    #[test]
+    fn tombstones_survive_export_and_import() {
+        let (dir, store) = stocked();
+        let policy = Policy {
+            keep_days: Some(10),
+            keep_max: None,
+        };
+        store.prune(policy, at("2026-01-14T00:00:00Z")).unwrap();
+        let first = exported(&store);
+        assert!(
+            first.contains(r#""type":"tombstone","key":"https://a.example/1""#),
+            "{first}"
+        );
+        let copy = Store::open(&dir.path().join("copy"), 1 << 20).unwrap();
+        let counts = copy.import(first.as_bytes(), false).unwrap();
+        assert_eq!(counts.tombstones, 6);
+        assert_eq!(exported(&copy), first);
+        assert!(copy.is_pruned("https://b.example/2").unwrap());
+    }
+}
