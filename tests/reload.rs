@@ -288,18 +288,15 @@ async fn a_topic_change_applies_to_new_articles_and_recategorize_to_stored_ones(
             .await
             .unwrap()
     };
-    let wait_feed = |needle: &'static str| {
-        let feed = feed.clone();
-        async move {
-            for _ in 0..600 {
-                let f = feed().await;
-                if f.contains(needle) {
-                    return f;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let wait_feed = |needle: &'static str| async move {
+        for _ in 0..600 {
+            let f = feed().await;
+            if f.contains(needle) {
+                return f;
             }
-            panic!("{needle:?} never appeared in the feed:\n{}", feed().await);
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
+        panic!("{needle:?} never appeared in the feed:\n{}", feed().await);
     };
     let first = wait_feed("Alpha harbour opens").await;
     assert!(!first.contains("Beta orchestra"), "{first}");
