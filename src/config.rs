@@ -153,12 +153,16 @@ impl Default for BlogConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
+    /// Clients besides loopback that may read `/status` and `/metrics`.
+    #[serde(deserialize_with = "crate::fetch::guard::deserialize_ranges")]
+    pub admin_allow: Vec<crate::fetch::guard::Cidr>,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            admin_allow: Vec::new(),
         }
     }
 }

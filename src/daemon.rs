@@ -19,6 +19,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::config::{Config, ResolvedSource};
+use crate::health::{HEARTBEAT, Health};
 use crate::ingest::{Ingest, Outcome, SourceReport, run_pass};
 use crate::publish::site::{Site, SiteCache};
 use crate::publish::websub::{self, Pinger};
@@ -36,7 +37,14 @@ pub struct Daemon {
     pub scheduler_alive: Arc<AtomicBool>,
     /// Tells the WebSub hub when the feeds change (`[blog] hub`).
     pinger: Option<Pinger>,
-    retention: Policy,
+    /// What retention keeps; a reload may change it.
+    retention: Arc<std::sync::RwLock<Policy>>,
+    pub health: Arc<Health>,
+    /// The sources the scheduler polls; a reload sends a new list.
+    current_sources: watch::Sender<Arc<Vec<ResolvedSource>>>,
+    config: Config,
+    /// Reloaded on SIGHUP and when it changes; see [`Daemon::watch_config`].
+    config_path: Option<PathBuf>,
 }
 
 /// How often retention runs, and how long after start the first run waits (so a
@@ -70,14 +78,33 @@ impl Daemon {
             }
             None => None,
         };
+        let sources = config.resolved_sources();
+        let (current_sources, watching) = watch::channel(Arc::new(sources.clone()));
+        let cache = Arc::new(SiteCache::new(site, store));
+        let health = Arc::new(Health::new(
+            ingest.metrics.clone(),
+            watching,
+            config.server.admin_allow.clone(),
+            cache.clone(),
+        ));
         Ok(Daemon {
-            sources: config.resolved_sources(),
+            sources,
             ingest: Arc::new(ingest),
-            cache: Arc::new(SiteCache::new(site, store)),
+            cache,
             scheduler_alive: Arc::new(AtomicBool::new(false)),
             pinger,
-            retention: config.store.retention(),
+            retention: Arc::new(std::sync::RwLock::new(config.store.retention())),
+            health,
+            current_sources,
+            config: config.clone(),
+            config_path: None,
         })
+    }
+
+    /// Reloads the configuration from `path` on SIGHUP and whenever the file changes.
+    pub fn watch_config(mut self, path: PathBuf) -> Daemon {
+        self.config_path = Some(path);
+        self
     }
 
     /// Runs until `shutdown` turns true. The listener is bound by the caller, so a
@@ -93,19 +120,43 @@ impl Daemon {
         let state = AppState {
             cache: self.cache.clone(),
             scheduler_alive: self.scheduler_alive.clone(),
+            health: Some(self.health.clone()),
         };
+        if let Some(path) = self.config_path.clone() {
+            // Before the server answers: a signal or an edit right after start-up counts.
+            let triggers = crate::reload::Triggers::new(&path);
+            let reloader = crate::reload::Reloader::new(
+                path,
+                self.config.clone(),
+                self.ingest.clone(),
+                self.cache.clone(),
+                self.current_sources.clone(),
+                self.health.clone(),
+            )
+            .with_retention(self.retention.clone());
+            tokio::spawn(reloader.run(triggers, shutdown.clone()));
+        }
         let admin = self.start_admin(shutdown.clone()).await?;
         self.start_retention(shutdown.clone());
         let mut server_stop = shutdown.clone();
+        // The peer's address is what `/status` and `/metrics` are allowed by.
+        let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
         let server = tokio::spawn(async move {
-            axum::serve(listener, router(state))
+            axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
                     let _ = server_stop.wait_for(|s| *s).await;
                 })
                 .await
         });
         self.scheduler_alive.store(true, Ordering::Release);
-        scheduler(self.ingest.clone(), self.sources.clone(), shutdown).await;
+        self.health.beat();
+        scheduler(
+            self.ingest.clone(),
+            self.current_sources.subscribe(),
+            self.health.clone(),
+            shutdown,
+        )
+        .await;
         self.scheduler_alive.store(false, Ordering::Release);
         self.ingest
             .store
@@ -145,7 +196,7 @@ impl Daemon {
     /// Prunes what `[store] keep_days` / `keep_max` no longer keep, in the background:
     /// each batch takes its turn with the polls' writes, so ingest and serving go on.
     fn start_retention(&self, mut shutdown: watch::Receiver<bool>) {
-        let (store, policy) = (self.ingest.store.clone(), self.retention);
+        let (store, policy) = (self.ingest.store.clone(), self.retention.clone());
         tokio::spawn(async move {
             let mut tick =
                 tokio::time::interval_at(tokio::time::Instant::now() + PRUNE_FIRST, PRUNE_EVERY);
@@ -157,7 +208,7 @@ impl Daemon {
                 if stop {
                     return;
                 }
-                prune(&store, policy).await;
+                prune(&store, current(&policy)).await;
             }
         });
     }
@@ -176,9 +227,9 @@ impl Daemon {
             .with_context(|| format!("restricting the admin socket {}", path.display()))?;
         let admin = AdminState {
             ingest: self.ingest.clone(),
-            sources: Arc::new(self.sources.clone()),
+            sources: self.current_sources.subscribe(),
             cache: self.cache.clone(),
-            retention: self.retention,
+            retention: self.retention.clone(),
         };
         let app = Router::new()
             .route("/fetch", post(admin_fetch))
@@ -206,9 +257,13 @@ impl Daemon {
 #[derive(Clone)]
 struct AdminState {
     ingest: Arc<Ingest>,
-    sources: Arc<Vec<ResolvedSource>>,
+    sources: watch::Receiver<Arc<Vec<ResolvedSource>>>,
     cache: Arc<SiteCache>,
-    retention: Policy,
+    retention: Arc<std::sync::RwLock<Policy>>,
+}
+
+fn current(policy: &std::sync::RwLock<Policy>) -> Policy {
+    *policy.read().unwrap_or_else(|p| p.into_inner())
 }
 
 async fn prune(store: &Store, policy: Policy) -> Option<Pruned> {
@@ -236,7 +291,7 @@ async fn prune(store: &Store, policy: Policy) -> Option<Pruned> {
 }
 
 async fn admin_prune(State(s): State<AdminState>) -> Response {
-    match prune(&s.ingest.store, s.retention).await {
+    match prune(&s.ingest.store, current(&s.retention)).await {
         Some(p) => json_response(&p),
         None => (
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -256,7 +311,8 @@ async fn admin_stats(State(s): State<AdminState>) -> Response {
 }
 
 async fn admin_fetch(State(s): State<AdminState>) -> Response {
-    match run_pass(s.ingest.clone(), &s.sources, |_| {}).await {
+    let sources = s.sources.borrow().clone();
+    match run_pass(s.ingest.clone(), &sources, |_| {}).await {
         Ok(reports) => json_response(&reports),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
@@ -266,7 +322,10 @@ async fn admin_render(State(s): State<AdminState>, body: String) -> Response {
     let out = PathBuf::from(body.trim());
     let cache = s.cache.clone();
     let written = tokio::task::spawn_blocking(move || {
-        cache.site.write_dir(cache.store(), &out).map(|n| (n, out))
+        cache
+            .site()
+            .write_dir(cache.store(), &out)
+            .map(|n| (n, out))
     })
     .await;
     match written {
@@ -321,53 +380,90 @@ fn json_response<T: serde::Serialize>(v: &T) -> Response {
 
 /// Polls each source when it is due: at its interval with jitter, later after
 /// failures or when the server asked for a delay. The next poll time is kept in the
-/// store, so a restart does not hammer a source that was backing off.
+/// store, so a restart does not hammer a source that was backing off. A reload sends a
+/// new source list: a source whose URL stays keeps its schedule (and a poll in flight
+/// finishes), its new settings apply from its next poll; a removed one is not polled
+/// again. Every turn of the loop beats the heartbeat `/healthz` reports.
 async fn scheduler(
     ingest: Arc<Ingest>,
-    sources: Vec<ResolvedSource>,
+    mut sources: watch::Receiver<Arc<Vec<ResolvedSource>>>,
+    health: Arc<Health>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let now = Utc::now();
-    let mut next: Vec<chrono::DateTime<Utc>> = sources
+    struct Slot {
+        src: ResolvedSource,
+        next: chrono::DateTime<Utc>,
+    }
+    let first_due = |src: &ResolvedSource| {
+        ingest
+            .store
+            .source_state(src.url.as_str())
+            .ok()
+            .and_then(|st| st.next_poll)
+            .unwrap_or_else(Utc::now)
+    };
+    let mut slots: Vec<Slot> = sources
+        .borrow_and_update()
         .iter()
-        .map(|s| {
-            ingest
-                .store
-                .source_state(s.url.as_str())
-                .ok()
-                .and_then(|st| st.next_poll)
-                .unwrap_or(now)
+        .map(|s| Slot {
+            next: first_due(s),
+            src: s.clone(),
         })
         .collect();
-    let mut running = vec![false; sources.len()];
-    let mut tasks: JoinSet<(usize, Result<SourceReport, String>)> = JoinSet::new();
+    let mut listening = true;
+    // Keyed by URL, not by position: a reload can reorder, add and remove sources
+    // while polls are in flight.
+    let mut in_flight: std::collections::HashSet<url::Url> = std::collections::HashSet::new();
+    let mut tasks: JoinSet<(url::Url, Result<SourceReport, String>)> = JoinSet::new();
     loop {
+        health.beat();
         let now = Utc::now();
-        for (i, src) in sources.iter().enumerate() {
-            if running[i] || next[i] > now || !src.enabled {
+        for slot in &slots {
+            if in_flight.contains(&slot.src.url) || slot.next > now || !slot.src.enabled {
                 continue;
             }
-            running[i] = true;
+            in_flight.insert(slot.src.url.clone());
             let ingest = ingest.clone();
-            let src = src.clone();
-            tasks.spawn(async move { (i, ingest.poll(&src).await.map_err(|e| e.to_string())) });
+            let src = slot.src.clone();
+            tasks.spawn(async move {
+                let r = ingest.poll(&src).await.map_err(|e| e.to_string());
+                (src.url, r)
+            });
         }
-        let wake = sources
+        let wake = slots
             .iter()
-            .enumerate()
-            .filter(|(i, s)| !running[*i] && s.enabled)
-            .map(|(i, _)| next[i])
+            .filter(|s| !in_flight.contains(&s.src.url) && s.src.enabled)
+            .map(|s| s.next)
             .min()
             .map(|t| (t - Utc::now()).to_std().unwrap_or(Duration::ZERO))
-            .unwrap_or(Duration::from_secs(3600))
-            .min(Duration::from_secs(3600));
+            .unwrap_or(HEARTBEAT)
+            .min(HEARTBEAT);
         tokio::select! {
             _ = shutdown.wait_for(|s| *s) => break,
+            changed = sources.changed(), if listening => {
+                if changed.is_err() {
+                    listening = false;
+                    continue;
+                }
+                let fresh = sources.borrow_and_update().clone();
+                slots = fresh
+                    .iter()
+                    .map(|s| Slot {
+                        next: slots
+                            .iter()
+                            .find(|o| o.src.url == s.url)
+                            .map_or_else(|| first_due(s), |o| o.next),
+                        src: s.clone(),
+                    })
+                    .collect();
+            }
             Some(done) = tasks.join_next(), if !tasks.is_empty() => {
-                let Ok((i, result)) = done else { continue };
-                running[i] = false;
-                let src = &sources[i];
-                next[i] = match result {
+                let Ok((url, result)) = done else { continue };
+                in_flight.remove(&url);
+                // A source removed while it was polled has no slot left.
+                let Some(slot) = slots.iter_mut().find(|s| s.src.url == url) else { continue };
+                let src = &slot.src;
+                slot.next = match result {
                     Ok(r) if matches!(r.outcome, Outcome::Gone | Outcome::Disabled) => Utc::now() + chrono::Duration::from_std(src.interval).unwrap_or_default(),
                     Ok(r) => r.next_poll.unwrap_or_else(|| Utc::now() + chrono::Duration::from_std(src.interval).unwrap_or_default()),
                     Err(e) => {

@@ -110,10 +110,13 @@ impl SourceReport {
 
 /// Everything a poll needs; shared by the daemon and the one-shot fetch command.
 pub struct Ingest {
-    pub fetcher: Fetcher,
+    /// The HTTP client and the `[fetch]` settings, replaced when a reload changes them;
+    /// a poll keeps the ones it started with.
+    net: std::sync::RwLock<Arc<Net>>,
     pages: Pages,
     pub store: Store,
-    pub fetch: FetchConfig,
+    /// Counts for `/metrics` and `/status`.
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Replaced when a rejudge applies a changed configuration.
     judge: std::sync::RwLock<Arc<Judge>>,
     /// One article is judged at a time: two outlets' copies of a story polled at once
@@ -121,14 +124,23 @@ pub struct Ingest {
     judging: std::sync::Mutex<()>,
 }
 
+/// What a poll fetches with.
+pub struct Net {
+    pub fetcher: Fetcher,
+    pub fetch: FetchConfig,
+}
+
 impl Ingest {
     /// An ingest that keeps and files everything; see [`Ingest::with_judge`].
     pub fn new(fetch: FetchConfig, store: Store) -> Result<Ingest, FetchError> {
         Ok(Ingest {
-            fetcher: Fetcher::new(&fetch)?,
+            net: std::sync::RwLock::new(Arc::new(Net {
+                fetcher: Fetcher::new(&fetch)?,
+                fetch,
+            })),
             pages: Pages::default(),
             store,
-            fetch,
+            metrics: Arc::default(),
             judge: std::sync::RwLock::new(Arc::new(Judge::permissive())),
             judging: std::sync::Mutex::new(()),
         })
@@ -142,6 +154,23 @@ impl Ingest {
 
     fn judge(&self) -> Arc<Judge> {
         self.judge.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Judges new and changed articles with `judge` from now on (stored ones keep
+    /// their judgement until a rejudge).
+    pub fn set_judge(&self, judge: Arc<Judge>) {
+        let _one = self.judging.lock().unwrap_or_else(|p| p.into_inner());
+        *self.judge.write().unwrap_or_else(|p| p.into_inner()) = judge;
+    }
+
+    /// The client and `[fetch]` settings polls use now.
+    pub fn net(&self) -> Arc<Net> {
+        self.net.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Fetches with `net` from the next poll on; polls in flight finish with the old.
+    pub fn set_net(&self, net: Net) {
+        *self.net.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(net);
     }
 
     /// Rejudges every stored article with `judge` (see [`judge::rejudge`]), one
@@ -174,6 +203,7 @@ impl Ingest {
     }
 
     async fn poll_inner(&self, src: &ResolvedSource) -> Result<SourceReport, StoreError> {
+        let net = self.net();
         let key = src.url.as_str();
         let mut state = self.store.source_state(key)?;
         let mut report = SourceReport::new(src, Outcome::Fetched);
@@ -212,7 +242,17 @@ impl Ingest {
             last_modified: state.last_modified.as_deref(),
             max_bytes: src.max_bytes,
         };
-        let fetched = self.fetcher.fetch(&request).await;
+        let started = std::time::Instant::now();
+        let fetched = net.fetcher.fetch(&request).await;
+        let took = match &fetched {
+            Ok(resp) => resp.elapsed,
+            Err(_) => started.elapsed(),
+        };
+        let bytes = fetched
+            .as_ref()
+            .ok()
+            .and_then(|r| r.body.as_ref())
+            .map_or(0, |b| b.len() as u64);
         let mut server_min: Option<Duration> = None;
         let result: Result<(), String> = match fetched {
             Ok(resp) => {
@@ -234,6 +274,7 @@ impl Ingest {
                         let result = match &src.links {
                             Some(links) => {
                                 self.ingest_index(
+                                    &net,
                                     src,
                                     links,
                                     body,
@@ -246,6 +287,7 @@ impl Ingest {
                             }
                             None => {
                                 self.ingest_feed(
+                                    &net,
                                     src,
                                     body,
                                     &resp,
@@ -284,6 +326,7 @@ impl Ingest {
                 state.last_success = Some(now);
                 state.last_error = None;
                 state.consecutive_failures = 0;
+                state.failing_since = None;
                 tracing::info!(
                     new = report.new,
                     updated = report.updated,
@@ -296,6 +339,7 @@ impl Ingest {
                     report.outcome = Outcome::Error;
                 }
                 state.consecutive_failures = state.consecutive_failures.saturating_add(1);
+                state.failing_since.get_or_insert(now);
                 tracing::warn!(error = %msg, failures = state.consecutive_failures, "poll failed");
                 state.last_error = Some(msg.clone());
                 report.error = Some(msg);
@@ -305,13 +349,15 @@ impl Ingest {
         let delay = policy::next_delay(
             src.interval,
             state.consecutive_failures,
-            self.fetch.max_backoff.0,
+            net.fetch.max_backoff.0,
             server_min,
             jitter,
         );
         let next = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1));
         state.next_poll = Some(next);
         report.next_poll = Some(next);
+        self.metrics
+            .poll(key, &src.name, report.outcome, bytes, took);
         self.store.put_source_state(key, &state)?;
         // What a poll stored can be served at once; make it durable before that, so a
         // crash never takes back an article a reader has seen.
@@ -324,6 +370,7 @@ impl Ingest {
     #[allow(clippy::too_many_arguments)]
     async fn ingest_feed(
         &self,
+        net: &Net,
         src: &ResolvedSource,
         body: bytes::Bytes,
         resp: &Response,
@@ -363,7 +410,7 @@ impl Ingest {
             tokio::task::yield_now().await;
             let mut article = to_article(src, &resp.final_url, entry, now);
             let stored = self.store.find(&article.key)?;
-            if stored.is_none() && self.too_old(&article, now) {
+            if stored.is_none() && too_old(&net.fetch, &article, now) {
                 report.too_old += 1;
                 continue;
             }
@@ -392,7 +439,7 @@ impl Ingest {
                     report.pages += 1;
                     match self
                         .pages
-                        .article(&self.fetcher, &self.fetch.user_agent, src, &link)
+                        .article(&net.fetcher, &net.fetch.user_agent, src, &link)
                         .await
                     {
                         Ok((x, _)) => {
@@ -414,6 +461,7 @@ impl Ingest {
     #[allow(clippy::too_many_arguments)]
     async fn ingest_index(
         &self,
+        net: &Net,
         src: &ResolvedSource,
         links: &str,
         body: bytes::Bytes,
@@ -458,7 +506,7 @@ impl Ingest {
             report.pages += 1;
             let (x, final_url) = match self
                 .pages
-                .article(&self.fetcher, &self.fetch.user_agent, src, &url)
+                .article(&net.fetcher, &net.fetch.user_agent, src, &url)
                 .await
             {
                 Ok(found) => {
@@ -495,7 +543,7 @@ impl Ingest {
                 judgement: None,
             };
             fulltext::merge(&mut article, x);
-            if self.too_old(&article, now) {
+            if too_old(&net.fetch, &article, now) {
                 report.too_old += 1;
                 continue;
             }
@@ -503,16 +551,6 @@ impl Ingest {
             self.count(stored, report, state)?;
         }
         Ok(Ok(()))
-    }
-
-    fn too_old(&self, article: &Article, now: DateTime<Utc>) -> bool {
-        match (self.fetch.max_age, article.published) {
-            (Some(max_age), Some(published)) => now
-                .signed_duration_since(published)
-                .to_std()
-                .is_ok_and(|age| age > max_age.0),
-            _ => false,
-        }
     }
 
     /// A page that could not be read: the article keeps the feed's own content, and
@@ -548,10 +586,22 @@ impl Ingest {
                 // source's poll began later but finished first) that story into this.
                 let grouped =
                     |j: &judge::Judgement| j.duplicate_of.is_some() || !j.folded.is_empty();
-                if !j.topic.on_topic {
-                    report.off_topic += 1;
-                } else if grouped(&j) && !article.judgement.as_ref().is_some_and(grouped) {
-                    report.folded += 1;
+                let skipped = !j.topic.on_topic;
+                let folded =
+                    !skipped && grouped(&j) && !article.judgement.as_ref().is_some_and(grouped);
+                report.off_topic += usize::from(skipped);
+                report.folded += usize::from(folded);
+                self.metrics
+                    .article(&report.url, &report.name, false, skipped, folded);
+                let newly_filed = j.category.as_ref().filter(|c| {
+                    article
+                        .judgement
+                        .as_ref()
+                        .and_then(|o| o.category.as_ref())
+                        .is_none_or(|o| o.slug != c.slug)
+                });
+                if let Some(c) = newly_filed {
+                    self.metrics.categorized(&c.name);
                 }
                 tracing::debug!(id = %article.id, title = %article.title, reason = %j.reason(), "judged");
             }
@@ -560,11 +610,23 @@ impl Ingest {
             Upsert::New => {
                 report.new += 1;
                 state.articles += 1;
+                self.metrics
+                    .article(&report.url, &report.name, true, false, false);
             }
             Upsert::Updated => report.updated += 1,
             Upsert::Unchanged => {}
         }
         Ok(())
+    }
+}
+
+fn too_old(fetch: &FetchConfig, article: &Article, now: DateTime<Utc>) -> bool {
+    match (fetch.max_age, article.published) {
+        (Some(max_age), Some(published)) => now
+            .signed_duration_since(published)
+            .to_std()
+            .is_ok_and(|age| age > max_age.0),
+        _ => false,
     }
 }
 

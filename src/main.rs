@@ -33,6 +33,10 @@ struct Cli {
     /// More log output (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
+    /// Log lines as human-readable text (colours on a terminal unless NO_COLOR is
+    /// set) or as JSON objects, one per line.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -114,7 +118,8 @@ enum Command {
     },
     /// Re-run the topic filter and categories over stored articles (a dry run unless --apply).
     #[command(
-        after_help = "Example:\n  kawaraban rejudge           # list what would change\n  kawaraban rejudge --apply   # change it; the feeds follow"
+        visible_alias = "recategorize",
+        after_help = "Example:\n  kawaraban rejudge           # list what would change\n  kawaraban rejudge --apply   # change it; the feeds follow\n  kawaraban recategorize --apply   # the same, after a reload changed [topic] or the categories"
     )]
     Rejudge {
         #[arg(long)]
@@ -153,6 +158,12 @@ enum Command {
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
 enum Format {
     Text,
     Html,
@@ -170,7 +181,11 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose, matches!(cli.command, Command::Serve));
+    init_logging(
+        cli.verbose,
+        matches!(cli.command, Command::Serve),
+        cli.log_format,
+    );
     fetch::install_crypto_provider();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -191,7 +206,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(verbose: u8, daemon: bool) {
+fn init_logging(verbose: u8, daemon: bool, format: LogFormat) {
     let default = match (verbose, daemon) {
         (0, false) => "warn",
         (0, true) | (1, _) => "info",
@@ -200,11 +215,16 @@ fn init_logging(verbose: u8, daemon: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(format!("{default},html5ever=off,sled=warn"))
     });
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+            .init(),
+        // A log collector reads these: no colour codes, one object per line.
+        LogFormat::Json => builder.json().with_ansi(false).init(),
+    }
 }
 
 fn load_config(path: &Path) -> Result<Config, Failure> {
@@ -223,7 +243,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             );
             Ok(0)
         }
-        Command::Serve => serve(load_config(&cli.config)?).await,
+        Command::Serve => serve(load_config(&cli.config)?, &cli.config).await,
         Command::Fetch { strict } => fetch_once(load_config(&cli.config)?, strict).await,
         Command::Render { out } => render_once(load_config(&cli.config)?, &out).await,
         Command::Extract {
@@ -591,7 +611,7 @@ fn open_store(config: &Config) -> Result<Option<Store>, Failure> {
     }
 }
 
-async fn serve(config: Config) -> Result<u8, Failure> {
+async fn serve(config: Config, config_path: &Path) -> Result<u8, Failure> {
     let Some(store) = open_store(&config)? else {
         return Err(Failure(
             1,
@@ -609,7 +629,7 @@ async fn serve(config: Config) -> Result<u8, Failure> {
                 config.server.listen
             )
         })?;
-    let daemon = Daemon::new(&config, store)?;
+    let daemon = Daemon::new(&config, store)?.watch_config(config_path.to_owned());
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         termination_signal().await;

@@ -19,13 +19,34 @@ pub struct AppState {
     pub cache: Arc<SiteCache>,
     /// Cleared when the scheduler stops, so /healthz tells a supervisor.
     pub scheduler_alive: Arc<AtomicBool>,
+    /// The daemon's heartbeat, counters and status page (`/status`, `/metrics`); none
+    /// when the site is served without a scheduler.
+    pub health: Option<Arc<crate::health::Health>>,
 }
 
+/// The policy of every HTML page: nothing runs, styles come from the site itself.
+pub const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src https: http:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let health = state.health.clone();
+    let app = Router::new()
         .route("/healthz", get(healthz))
         .fallback(get(site))
-        .with_state(state)
+        .with_state(state);
+    match health {
+        None => app,
+        Some(h) => {
+            use crate::health;
+            use axum::middleware::from_fn_with_state;
+            let admin = Router::new()
+                .route("/status", get(health::status))
+                .route("/metrics", get(health::metrics))
+                .route_layer(from_fn_with_state(h.clone(), health::admin_only))
+                .with_state(h.clone());
+            app.merge(admin)
+                .layer(from_fn_with_state(h, health::count_requests))
+        }
+    }
 }
 
 /// Every published path: feeds, pages, the stylesheet.
@@ -54,9 +75,7 @@ async fn site(State(s): State<AppState>, uri: Uri, headers: HeaderMap) -> Respon
             if r.content_type.starts_with("text/html") {
                 resp.headers_mut().insert(
                     header::CONTENT_SECURITY_POLICY,
-                    HeaderValue::from_static(
-                        "default-src 'none'; style-src 'self'; img-src https: http:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
-                    ),
+                    HeaderValue::from_static(PAGE_CSP),
                 );
             }
             resp
@@ -145,12 +164,21 @@ pub fn cached_response(
 }
 
 async fn healthz(State(s): State<AppState>) -> Response {
-    let scheduler = s.scheduler_alive.load(Ordering::Acquire);
-    let store = s.cache.get("feed.atom").is_ok();
-    let body = format!(
-        "{{\"status\":\"{}\",\"scheduler\":{scheduler},\"store\":{store}}}\n",
-        if scheduler && store { "ok" } else { "degraded" }
-    );
+    let now = Utc::now();
+    let scheduler = s.scheduler_alive.load(Ordering::Acquire)
+        && s.health.as_ref().is_none_or(|h| h.scheduler_fresh(now));
+    let store = s.cache.store().ping().is_ok();
+    let mut body = serde_json::json!({
+        "status": if scheduler && store { "ok" } else { "degraded" },
+        "scheduler": scheduler,
+        "store": store,
+    });
+    if let (Some(h), Some(obj)) = (&s.health, body.as_object_mut())
+        && let serde_json::Value::Object(more) = h.healthz_fields(now)
+    {
+        obj.extend(more);
+    }
+    let body = format!("{body}\n");
     let status = if scheduler && store {
         StatusCode::OK
     } else {

@@ -89,7 +89,11 @@ pub struct SourceState {
     pub last_page_error: Option<String>,
     /// Article pages that failed, by URL: not requested again before `next_try`, so a
     /// broken or endless page costs one request per backoff step instead of one per poll.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub page_retries: BTreeMap<String, PageRetry>,
+    /// When the current run of failed polls began (none while the source is fine).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failing_since: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -582,6 +586,33 @@ impl Store {
                 Ok((String::from_utf8_lossy(&k).into_owned(), decode(&v)?))
             })
             .collect()
+    }
+
+    /// Articles per source URL whose post time is `since` or later; reads only those.
+    pub fn recent_by_source(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<std::collections::HashMap<String, u64>, StoreError> {
+        let mut out = std::collections::HashMap::new();
+        for item in self.inner.by_time.range(time_key(since, "")..) {
+            let (_, id) = item?;
+            if let Some(bytes) = self.inner.articles.get(&id)? {
+                let a: Article = decode(&bytes)?;
+                *out.entry(a.source_url).or_default() += 1;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Bytes the store takes on disk.
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        Ok(self.inner.db.size_on_disk()?)
+    }
+
+    /// A cheap read, for a health check: fails when the store cannot be read.
+    pub fn ping(&self) -> Result<(), StoreError> {
+        self.inner.sources.first()?;
+        Ok(())
     }
 
     /// Writes everything to disk; called after each fetch pass and on shutdown.

@@ -1269,6 +1269,7 @@ async fn nothing_a_source_sends_runs_in_a_reader() {
     let app = kawaraban::server::router(kawaraban::server::AppState {
         cache,
         scheduler_alive: Arc::new(true.into()),
+        health: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let blog = listener.local_addr().unwrap();

@@ -115,6 +115,22 @@ fn parse_path(path: &str) -> Option<Target> {
     }
 }
 
+/// The kind of a published path, for labels that must stay few whatever is requested:
+/// `feed`, `category_feed`, `page`, `category_page`, `archive`, `post`, `style`, or
+/// `other` for a path the site does not have.
+pub fn path_kind(path: &str) -> &'static str {
+    match parse_path(path) {
+        Some(Target::Feed(None, _)) => "feed",
+        Some(Target::Feed(Some(_), _)) => "category_feed",
+        Some(Target::Page(None, _)) => "page",
+        Some(Target::Page(Some(_), _)) => "category_page",
+        Some(Target::Archive(..)) => "archive",
+        Some(Target::Post(_)) => "post",
+        Some(Target::Style) => "style",
+        None => "other",
+    }
+}
+
 /// Slugs are percent-encoded in links (and by default in configuration); a client may
 /// send them either way, so they are compared decoded.
 fn decode(s: &str) -> String {
@@ -563,8 +579,11 @@ fn last_modified(posts: &[Post]) -> DateTime<Utc> {
 
 /// The rendered site for the store's current durable generation, path by path.
 pub struct SiteCache {
-    pub site: Site,
+    /// Replaced when a reloaded configuration changes what the blog publishes.
+    site: RwLock<Arc<Site>>,
     store: Store,
+    /// Renders by path kind, for `/metrics`.
+    renders: Mutex<HashMap<&'static str, u64>>,
     current: RwLock<(u64, HashMap<String, Arc<Resource>>)>,
     /// Held while rendering, so the requests that all miss right after a store change
     /// wait for one render instead of each rendering the same path.
@@ -574,8 +593,9 @@ pub struct SiteCache {
 impl SiteCache {
     pub fn new(site: Site, store: Store) -> SiteCache {
         SiteCache {
-            site,
+            site: RwLock::new(Arc::new(site)),
             store,
+            renders: Mutex::new(HashMap::new()),
             current: RwLock::new((u64::MAX, HashMap::new())),
             rendering: Mutex::new(()),
         }
@@ -594,9 +614,15 @@ impl SiteCache {
         // poll's last writes: flush first, so nothing served can be lost in a crash.
         self.store.flush()?;
         let generation = self.store.durable_generation();
-        let Some(fresh) = self.site.render(&self.store, path)? else {
+        let Some(fresh) = self.site().render(&self.store, path)? else {
             return Ok(None);
         };
+        *self
+            .renders
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(path_kind(path))
+            .or_default() += 1;
         let fresh = Arc::new(fresh);
         let mut cur = self.current.write().unwrap_or_else(|p| p.into_inner());
         if cur.0 != generation {
@@ -624,6 +650,24 @@ impl SiteCache {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// What the blog publishes now.
+    pub fn site(&self) -> Arc<Site> {
+        self.site.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Publishes with `site` from now on; everything rendered before is dropped.
+    pub fn set_site(&self, site: Site) {
+        let _one = self.rendering.lock().unwrap_or_else(|p| p.into_inner());
+        *self.site.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(site);
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = (u64::MAX, HashMap::new());
+    }
+
+    /// Renders so far, by path kind.
+    pub fn renders(&self) -> Vec<(&'static str, u64)> {
+        let r = self.renders.lock().unwrap_or_else(|p| p.into_inner());
+        r.iter().map(|(k, v)| (*k, *v)).collect()
     }
 }
 

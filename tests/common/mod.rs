@@ -295,3 +295,76 @@ pub async fn wait_healthy(listen: &str) {
     }
     panic!("the daemon at {listen} did not come up");
 }
+
+/// What a daemon started by [`spawn_daemon_logged`] has written to stderr so far.
+#[derive(Clone, Default)]
+pub struct DaemonLog(Arc<Mutex<String>>);
+
+impl DaemonLog {
+    pub fn text(&self) -> String {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// Waits (bounded) until the log holds `needle` at least `times` times; panics with
+    /// the log otherwise.
+    pub async fn wait_for(&self, needle: &str, times: usize) {
+        for _ in 0..600 {
+            if self.text().matches(needle).count() >= times {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!(
+            "the daemon did not log {needle:?} {times} time(s); its log:\n{}",
+            self.text()
+        );
+    }
+}
+
+/// `kawaraban serve` with a configuration and extra global arguments, its stderr kept
+/// for the test to read; killed when the handle is dropped.
+pub fn spawn_daemon_logged(
+    cfg: &std::path::Path,
+    args: &[&str],
+) -> (tokio::process::Child, DaemonLog) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = bin()
+        .arg("--config")
+        .arg(cfg)
+        .args(args)
+        .arg("serve")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let log = DaemonLog::default();
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let sink = log.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            let mut text = sink.0.lock().unwrap();
+            text.push_str(&line);
+            text.push('\n');
+        }
+    });
+    (child, log)
+}
+
+/// Sends a signal (`"HUP"`, `"TERM"`) to a child process.
+pub fn signal(child: &tokio::process::Child, name: &str) {
+    let pid = child.id().expect("the daemon is running");
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{name} {pid} failed");
+}
+
+/// Writes a file the way editors save: a new file renamed over the old one.
+pub fn replace_file(path: &std::path::Path, text: &str) {
+    let tmp = path.with_extension("swp");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
