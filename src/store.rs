@@ -654,7 +654,7 @@ pub enum Record {
     Source {
         url: String,
         #[serde(flatten)]
-        state: SourceState,
+        state: Box<SourceState>,
     },
     /// A key that more than one article names (an article page whose canonical URL is
     /// another article's), and the article it leads to: the one that named it last,
@@ -718,7 +718,10 @@ impl Store {
             counts.articles += 1;
         }
         for (url, state) in self.source_states()? {
-            line(&Record::Source { url, state })?;
+            line(&Record::Source {
+                url,
+                state: Box::new(state),
+            })?;
             counts.sources += 1;
         }
         let mut shared: Vec<Vec<u8>> = claims
