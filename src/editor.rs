@@ -536,3 +536,443 @@ pub fn format_list(items: &[Listed], tz: chrono_tz::Tz) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::config::{BlogConfig, CategoryConfig, Term};
+    use crate::judge::category::Categorizer;
+    use crate::judge::judge_pending;
+    use crate::judge::topic::TopicFilter;
+
+    const STORY: [&str; 5] = [
+        "北陸地方の旅行会社「しらさぎツアー」は12日、予約サイトが外部から不正アクセスを受け、会員約3万8千人分の氏名や電話番号が流出した可能性があると発表した。",
+        "同社によると、予約システムの管理画面に設定の不備があり、今月2日から9日にかけて海外のサーバーから繰り返し接続されていたという。",
+        "会員からの問い合わせで発覚した。クレジットカード情報は別の決済会社が管理しており、流出の恐れはないとしている。",
+        "同社は管理画面を停止し、県警と個人情報保護委員会に報告した。会員には順次メールで連絡し、不審な電話に注意するよう呼びかけている。",
+        "社長は「会員の皆様に多大なご心配をおかけし、心よりおわびします」とのコメントを出した。",
+    ];
+    const HOSPITAL: &str = "大阪市の市民病院が26日、電子カルテのシステムがサイバー攻撃を受け、外来診療を停止したと発表した。\n\n身代金を要求する脅迫文が院内のプリンターから印刷されていた。復旧には数週間かかる見通しだという。\n\n市は近隣の医療機関に患者の受け入れを要請した。";
+
+    fn t(minute: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2024, 5, 1, 9, minute, 0).unwrap()
+    }
+
+    fn article(key: &str, publisher: &str, minute: u32, title: &str, text: &str) -> Article {
+        Article {
+            id: String::new(),
+            key: key.into(),
+            source_url: format!("https://{publisher}.example/feed"),
+            publisher: publisher.into(),
+            link: Some(key.into()),
+            title: title.into(),
+            content_html: format!("<p>{text}</p>"),
+            content_text: text.into(),
+            author: None,
+            tags: Vec::new(),
+            published: Some(t(minute)),
+            first_seen: t(minute),
+            updated: t(minute),
+            full_text: false,
+            aliases: Vec::new(),
+            judgement: None,
+        }
+    }
+
+    fn excerpt() -> String {
+        format!(
+            "旅行予約サイト「しらさぎツアー」で会員の個人情報が流出した恐れがある。\n\n{}\n\n{}（共同）",
+            STORY[1], STORY[2]
+        )
+    }
+
+    fn judge() -> Judge {
+        let cat = |name: &str, slug: &str, keywords: &[&str], default| CategoryConfig {
+            name: name.into(),
+            slug: Some(slug.into()),
+            keywords: keywords.iter().map(|k| Term(k.to_string())).collect(),
+            examples: None,
+            default,
+        };
+        Judge {
+            topic: TopicFilter::new(&["不正アクセス", "サイバー", "情報流出"], &["映画"]).unwrap(),
+            categories: Categorizer::new(
+                &[
+                    cat("不正アクセス", "access", &["不正アクセス"], false),
+                    cat("サイバー攻撃", "attack", &["サイバー攻撃"], false),
+                    cat("ニュース", "news", &[], true),
+                ],
+                &[],
+            )
+            .unwrap(),
+        }
+    }
+
+    /// The toto outlet's full story (`a`), the kyodo outlet's copy of it (`b`), a
+    /// hospital story (`c`) and a film review (`m`, off topic), judged.
+    fn newsroom(store: &Store, judge: &Judge) -> [String; 4] {
+        let items = [
+            article(
+                "https://toto.example/a",
+                "toto",
+                1,
+                "旅行会社に不正アクセス",
+                &STORY.join("\n\n"),
+            ),
+            article(
+                "https://kyodo.example/b",
+                "kyodo",
+                2,
+                "会員情報流出の恐れ",
+                &excerpt(),
+            ),
+            article(
+                "https://toto.example/c",
+                "toto",
+                3,
+                "市民病院にサイバー攻撃",
+                HOSPITAL,
+            ),
+            article(
+                "https://toto.example/m",
+                "toto",
+                4,
+                "話題の映画",
+                "サイバー犯罪を描いた映画が公開される。",
+            ),
+        ];
+        let ids = items.map(|a| store.upsert(a, t(5)).unwrap().1.id);
+        judge_pending(store, judge).unwrap();
+        ids
+    }
+
+    fn edit_ok(store: &Store, judge: &Judge, target: &str, action: Action) -> Edited {
+        let req = EditRequest {
+            target: target.into(),
+            action,
+        };
+        edit(store, judge, &req, t(30)).unwrap()
+    }
+
+    fn j(store: &Store, id: &str) -> Judgement {
+        store.get(id).unwrap().unwrap().judgement.unwrap()
+    }
+
+    fn posts(store: &Store) -> Vec<String> {
+        let mut p: Vec<String> = store.posts_newest_first().map(|a| a.unwrap().id).collect();
+        p.sort();
+        p
+    }
+
+    #[test]
+    fn every_override_survives_a_new_poll_a_rejudge_and_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let judge = judge();
+        let [a, b, c, m] = {
+            let store = Store::open(&path, 1 << 20).unwrap();
+            let ids = newsroom(&store, &judge);
+            let [a, b, c, _] = ids.clone();
+            assert_eq!(j(&store, &b).duplicate_of.as_deref(), Some(a.as_str()));
+            let mut want = vec![a.clone(), c.clone()];
+            want.sort();
+            assert_eq!(posts(&store), want);
+
+            edit_ok(&store, &judge, "https://toto.example/c", Action::Hide);
+            // The kyodo copy's URL names the story it is folded into.
+            let pinned = edit_ok(&store, &judge, "https://kyodo.example/b", Action::Pin);
+            assert_eq!(pinned.id, a);
+            edit_ok(&store, &judge, &a, Action::Category("news".into()));
+            edit_ok(&store, &judge, "https://toto.example/m", Action::Publish);
+            let unfolded = edit_ok(&store, &judge, "https://kyodo.example/b", Action::Unfold);
+            assert_eq!(unfolded.id, b);
+            assert!(
+                unfolded.message.contains("a post of its own"),
+                "{unfolded:?}"
+            );
+            ids
+        };
+        let check = |store: &Store, when: &str| {
+            let mut want = vec![a.clone(), b.clone(), m.clone()];
+            want.sort();
+            assert_eq!(posts(store), want, "{when}");
+            assert!(j(store, &c).editor.hidden, "{when}");
+            assert!(j(store, &c).leads_story(), "{when}");
+            let ja = j(store, &a);
+            assert!(ja.folded.is_empty(), "{when}");
+            let cat = ja.category.unwrap();
+            assert_eq!(
+                (cat.name.as_str(), cat.manual),
+                ("ニュース", true),
+                "{when}"
+            );
+            assert_eq!(
+                store
+                    .pinned_posts()
+                    .unwrap()
+                    .into_iter()
+                    .map(|p| p.id)
+                    .collect::<Vec<_>>(),
+                [a.clone()],
+                "{when}"
+            );
+            let jm = j(store, &m);
+            assert!(jm.topic.by_operator && jm.is_post(), "{when}");
+            assert!(jm.topic.reason().contains("excluded by 映画"), "{when}");
+            let jb = j(store, &b);
+            assert_eq!(jb.editor.apart, [a.clone()], "{when}");
+            assert!(jb.duplicate_of.is_none(), "{when}");
+            let ex = store.confirmed_examples().unwrap();
+            assert_eq!(ex.len(), 1, "{when}");
+            assert_eq!(ex[0].category, "ニュース", "{when}");
+        };
+        let store = Store::open(&path, 1 << 20).unwrap();
+        check(&store, "after a restart");
+
+        // The same articles polled again, their text revised: judged again, as the
+        // operator left them.
+        for (key, title, text) in [
+            (
+                "https://toto.example/a",
+                "旅行会社に不正アクセス",
+                STORY.join("\n\n"),
+            ),
+            ("https://kyodo.example/b", "会員情報流出の恐れ", excerpt()),
+            (
+                "https://toto.example/c",
+                "市民病院にサイバー攻撃",
+                HOSPITAL.into(),
+            ),
+            (
+                "https://toto.example/m",
+                "話題の映画",
+                "サイバー犯罪を描いた映画が公開される。".into(),
+            ),
+        ] {
+            let revised = article(key, "any", 1, title, &format!("{text}\n\n（更新）"));
+            let (done, _) = store.upsert(revised, t(40)).unwrap();
+            assert_eq!(done, crate::store::Upsert::Updated);
+        }
+        assert_eq!(store.pending().unwrap().len(), 4);
+        check(&store, "after a new poll, before judging");
+        judge_pending(&store, &judge).unwrap();
+        check(&store, "after a new poll");
+
+        let changes = crate::judge::rejudge(&store, &judge, true).unwrap();
+        assert!(changes.is_empty(), "{changes:?}");
+        // Even a rejudge of everything (as after a config change) keeps them.
+        for id in [&a, &b, &c, &m] {
+            crate::judge::judge_stored(&store, &judge, id, t(50)).unwrap();
+        }
+        check(&store, "after judging again");
+
+        // The classifier learns from the operator's category.
+        let config = crate::config::Config::parse(
+            "[[category]]\nname = \"ニュース\"\ndefault = true\n[[category]]\nname = \"不正アクセス\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        let learned = crate::judge::for_store(&config, &store).unwrap();
+        assert_eq!(learned.categories.trained_on(), 1);
+
+        // Undone, each is as judging would have it.
+        edit_ok(&store, &judge, &c, Action::Show);
+        edit_ok(&store, &judge, &a, Action::Unpin);
+        assert!(store.pinned_posts().unwrap().is_empty());
+        assert!(posts(&store).contains(&c));
+    }
+
+    #[test]
+    fn unfolded_stories_are_not_joined_again_by_a_newcomer_like_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db"), 1 << 20).unwrap();
+        let judge = judge();
+        let [a, b, ..] = newsroom(&store, &judge);
+        edit_ok(&store, &judge, &a, Action::Unfold);
+        // The post of a story unfolded: the copy that stays is the story's post now.
+        assert!(j(&store, &a).is_post() && j(&store, &b).is_post());
+        assert_eq!(j(&store, &a).editor.apart, [b.clone()]);
+        // A third outlet runs the full story: it joins one of the two, never both.
+        let third = article(
+            "https://third.example/x",
+            "third",
+            6,
+            "旅行会社の会員情報流出",
+            &STORY.join("\n\n"),
+        );
+        let id = store.upsert(third, t(6)).unwrap().1.id;
+        judge_pending(&store, &judge).unwrap();
+        let jx = j(&store, &id);
+        let root = jx.duplicate_of.clone().expect("folded into one");
+        assert!(root == a || root == b);
+        assert!(j(&store, &a).is_post() && j(&store, &b).is_post());
+        assert!(j(&store, &a).duplicate_of.is_none() && j(&store, &b).duplicate_of.is_none());
+
+        let again = edit(
+            &store,
+            &judge,
+            &EditRequest {
+                target: "https://toto.example/c".into(),
+                action: Action::Unfold,
+            },
+            t(30),
+        );
+        assert!(matches!(again, Err(EditError::Cannot(_))), "{again:?}");
+    }
+
+    #[test]
+    fn a_hidden_story_stays_hidden_when_another_outlet_runs_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db"), 1 << 20).unwrap();
+        let judge = judge();
+        let [a, _, c, _] = newsroom(&store, &judge);
+        edit_ok(&store, &judge, &a, Action::Hide);
+        assert_eq!(posts(&store), [c.clone()]);
+        let third = article(
+            "https://third.example/x",
+            "third",
+            6,
+            "旅行会社の会員情報流出",
+            &STORY.join("\n\n"),
+        );
+        let id = store.upsert(third, t(6)).unwrap().1.id;
+        judge_pending(&store, &judge).unwrap();
+        assert_eq!(j(&store, &id).duplicate_of.as_deref(), Some(a.as_str()));
+        assert_eq!(posts(&store), [c]);
+        let listed = list(&store, &ListRequest::default()).unwrap();
+        let status = |id: &str| {
+            listed
+                .iter()
+                .find(|l| l.id == id)
+                .map(|l| l.status.clone())
+                .unwrap()
+        };
+        assert_eq!(status(&a), "hidden");
+        assert_eq!(status(&id), "folded");
+        let text = format_list(&listed, chrono_tz::Asia::Tokyo);
+        assert!(text.contains("2024-05-01 18:01"), "{text}");
+    }
+
+    #[test]
+    fn articles_are_named_by_id_post_id_permalink_or_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db"), 1 << 20).unwrap();
+        let [a, b, ..] = newsroom(&store, &judge());
+        let post = crate::publish::post_id(
+            &url::Url::parse("http://blog.example/").unwrap(),
+            &store.get(&a).unwrap().unwrap(),
+        );
+        for name in [
+            a.clone(),
+            format!(" {a}\n"),
+            post,
+            format!("http://blog.example/post/{a}/"),
+            format!("post/{a}/"),
+            "https://toto.example/a".into(),
+            "https://TOTO.example/a?utm_source=rss#top".into(),
+        ] {
+            let found = resolve(&store, &name).unwrap().map(|x| x.id);
+            assert_eq!(found.as_deref(), Some(a.as_str()), "{name:?}");
+        }
+        assert_eq!(
+            resolve(&store, "https://kyodo.example/b")
+                .unwrap()
+                .unwrap()
+                .id,
+            b
+        );
+        for name in [
+            "",
+            "nothing",
+            "https://toto.example/zzz",
+            "tag:x,2024:post/zzz",
+        ] {
+            assert!(resolve(&store, name).unwrap().is_none(), "{name:?}");
+        }
+        let judge = judge();
+        let missing = EditRequest {
+            target: "https://nowhere.example/".into(),
+            action: Action::Hide,
+        };
+        assert!(matches!(
+            edit(&store, &judge, &missing, t(30)),
+            Err(EditError::NotFound(_))
+        ));
+        let bad = EditRequest {
+            target: a,
+            action: Action::Category("スポーツ".into()),
+        };
+        match edit(&store, &judge, &bad, t(30)) {
+            Err(EditError::Usage(m)) => assert!(m.contains("ニュース"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn pinned_posts_lead_the_front_page_in_pin_order_and_only_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db"), 1 << 20).unwrap();
+        let judge = judge();
+        let [a, _, c, m] = newsroom(&store, &judge);
+        edit_ok(&store, &judge, &m, Action::Publish);
+        // Newest first: m (9:04), c (9:03), a (9:01, the story's first publication).
+        let blog = BlogConfig {
+            page_size: 2,
+            ..BlogConfig::default()
+        };
+        let site = crate::publish::site::Site::from_blog(blog);
+        let order = |path: &str| -> Vec<String> {
+            let Some(r) = site.render(&store, path).unwrap() else {
+                return Vec::new();
+            };
+            let html = String::from_utf8(r.body.to_vec()).unwrap();
+            html.match_indices("id=\"p-")
+                .map(|(i, _)| html[i + 6..i + 26].to_owned())
+                .collect()
+        };
+        assert_eq!(order(""), [m.clone(), c.clone()]);
+        assert_eq!(order("page/2/"), [a.clone()]);
+        let before = site.render(&store, "").unwrap().unwrap();
+
+        let req = |target: &str, action| EditRequest {
+            target: target.into(),
+            action,
+        };
+        edit(&store, &judge, &req(&a, Action::Pin), t(31)).unwrap();
+        edit(&store, &judge, &req(&c, Action::Pin), t(32)).unwrap();
+        assert_eq!(order(""), [a.clone(), c.clone()]);
+        assert_eq!(order("page/2/"), [m.clone()], "each post once");
+        assert_eq!(order("page/3/"), Vec::<String>::new());
+        let front = site.render(&store, "").unwrap().unwrap();
+        let html = String::from_utf8(front.body.to_vec()).unwrap();
+        assert_eq!(html.matches("data-pinned=\"true\"").count(), 2);
+        assert!(front.last_modified > before.last_modified);
+        // Feeds keep date order.
+        let feed = site.render(&store, "feed.atom").unwrap().unwrap();
+        let feed = String::from_utf8(feed.body.to_vec()).unwrap();
+        let at = |id: &str| feed.find(&format!("post/{id}")).unwrap();
+        assert!(at(&m) < at(&c) && at(&c) < at(&a));
+
+        // A hidden pin is not shown; a page size smaller than the pins still pages.
+        edit(&store, &judge, &req(&m, Action::Pin), t(33)).unwrap();
+        edit(&store, &judge, &req(&a, Action::Hide), t(34)).unwrap();
+        assert_eq!(order(""), [c.clone(), m.clone()]);
+        assert_eq!(order("page/2/"), Vec::<String>::new());
+        edit(&store, &judge, &req(&a, Action::Show), t(35)).unwrap();
+        assert_eq!(order(""), [a.clone(), c.clone()]);
+        assert_eq!(order("page/2/"), [m]);
+        assert!(
+            site.render(&store, &format!("post/{a}/"))
+                .unwrap()
+                .is_some()
+        );
+        edit(&store, &judge, &req(&a, Action::Hide), t(36)).unwrap();
+        assert!(
+            site.render(&store, &format!("post/{a}/"))
+                .unwrap()
+                .is_none()
+        );
+    }
+}

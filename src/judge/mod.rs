@@ -921,6 +921,35 @@ mod tests {
     }
 
     #[test]
+    fn the_operators_word_outlasts_a_trip_off_topic() {
+        let judge = judge();
+        let mem = Mem::default();
+        let mut a = article("a", "東都新聞", 1, "通販サイトに不正アクセス", &full());
+        mem.put(&judge, a.clone());
+        let mut set = mem.articles.borrow()["a"].clone();
+        let j = set.judgement.as_mut().unwrap();
+        j.category = judge.categories.manual("ニュース");
+        j.editor.pinned = Some(t(5));
+        j.editor.apart = vec!["z".into()];
+        mem.articles.borrow_mut().insert("a".into(), set);
+        // Revised into a film review: off the blog, the operator's choices kept.
+        a.content_text = "映画になった".into();
+        let j = mem.put(&judge, a.clone());
+        assert!(!j.is_post());
+        assert_eq!(j.editor.pinned, Some(t(5)));
+        assert_eq!(j.category.as_ref().unwrap().name, "ニュース");
+        // Published by hand it is back, its category too.
+        let mut set = mem.articles.borrow()["a"].clone();
+        set.judgement.as_mut().unwrap().editor.publish = true;
+        mem.articles.borrow_mut().insert("a".into(), set);
+        let j = mem.put(&judge, a);
+        assert!(j.is_post() && j.topic.by_operator, "{j:?}");
+        assert!(j.reason().contains("excluded by 映画"), "{}", j.reason());
+        assert_eq!(j.category.unwrap().name, "ニュース");
+        assert_eq!(j.editor.apart, ["z"]);
+    }
+
+    #[test]
     fn an_operators_category_is_kept() {
         let judge = judge();
         let mem = Mem::default();
