@@ -379,16 +379,16 @@ pub struct Listed {
     /// `published`, `hidden`, `folded`, `skipped` or `pending` (not judged yet).
     pub status: String,
     pub pinned: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub folded_into: Option<String>,
     /// On a post: how many other outlets' articles are folded into it.
     pub also: usize,
     /// Why it is skipped, or published by the operator.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub published_by_operator: bool,
     pub category_by_operator: bool,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub apart: Vec<String>,
 }
 
@@ -768,14 +768,16 @@ mod tests {
         }
         check(&store, "after judging again");
 
-        // The classifier learns from the operator's category.
+        // The classifier learns from the operator's categories (once they tell two
+        // categories apart).
+        edit_ok(&store, &judge, &c, Action::Category("不正アクセス".into()));
         let config = crate::config::Config::parse(
             "[[category]]\nname = \"ニュース\"\ndefault = true\n[[category]]\nname = \"不正アクセス\"\n",
             "t.toml",
         )
         .unwrap();
         let learned = crate::judge::for_store(&config, &store).unwrap();
-        assert_eq!(learned.categories.trained_on(), 1);
+        assert_eq!(learned.categories.trained_on(), 2);
 
         // Undone, each is as judging would have it.
         edit_ok(&store, &judge, &c, Action::Show);
