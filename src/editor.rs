@@ -80,7 +80,7 @@ pub fn resolve(store: &Store, what: &str) -> Result<Option<Article>, StoreError>
     };
     match url::Url::parse(what) {
         Ok(u) => {
-            if let Some(a) = store.find(&canonical_url(&u).to_string())? {
+            if let Some(a) = store.find(canonical_url(&u).as_ref())? {
                 return Ok(Some(a));
             }
             if let Some(id) = permalink_id(u.path()) {
@@ -715,14 +715,14 @@ mod tests {
                     .into_iter()
                     .map(|p| p.id)
                     .collect::<Vec<_>>(),
-                [a.clone()],
+                [a.as_str()],
                 "{when}"
             );
             let jm = j(store, &m);
             assert!(jm.topic.by_operator && jm.is_post(), "{when}");
             assert!(jm.topic.reason().contains("excluded by 映画"), "{when}");
             let jb = j(store, &b);
-            assert_eq!(jb.editor.apart, [a.clone()], "{when}");
+            assert_eq!(jb.editor.apart, [a.as_str()], "{when}");
             assert!(jb.duplicate_of.is_none(), "{when}");
             let ex = store.confirmed_examples().unwrap();
             assert_eq!(ex.len(), 1, "{when}");
@@ -795,7 +795,7 @@ mod tests {
         edit_ok(&store, &judge, &a, Action::Unfold);
         // The post of a story unfolded: the copy that stays is the story's post now.
         assert!(j(&store, &a).is_post() && j(&store, &b).is_post());
-        assert_eq!(j(&store, &a).editor.apart, [b.clone()]);
+        assert_eq!(j(&store, &a).editor.apart, [b.as_str()]);
         // A third outlet runs the full story: it joins one of the two, never both.
         let third = article(
             "https://third.example/x",
@@ -831,7 +831,7 @@ mod tests {
         let judge = judge();
         let [a, _, c, _] = newsroom(&store, &judge);
         edit_ok(&store, &judge, &a, Action::Hide);
-        assert_eq!(posts(&store), [c.clone()]);
+        assert_eq!(posts(&store), [c.as_str()]);
         let third = article(
             "https://third.example/x",
             "third",
@@ -935,7 +935,7 @@ mod tests {
                 .collect()
         };
         assert_eq!(order(""), [m.clone(), c.clone()]);
-        assert_eq!(order("page/2/"), [a.clone()]);
+        assert_eq!(order("page/2/"), [a.as_str()]);
         let before = site.render(&store, "").unwrap().unwrap();
 
         let req = |target: &str, action| EditRequest {
@@ -945,7 +945,7 @@ mod tests {
         edit(&store, &judge, &req(&a, Action::Pin), t(31)).unwrap();
         edit(&store, &judge, &req(&c, Action::Pin), t(32)).unwrap();
         assert_eq!(order(""), [a.clone(), c.clone()]);
-        assert_eq!(order("page/2/"), [m.clone()], "each post once");
+        assert_eq!(order("page/2/"), [m.as_str()], "each post once");
         assert_eq!(order("page/3/"), Vec::<String>::new());
         let front = site.render(&store, "").unwrap().unwrap();
         let html = String::from_utf8(front.body.to_vec()).unwrap();
