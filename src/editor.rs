@@ -762,6 +762,12 @@ mod tests {
 
         let changes = crate::judge::rejudge(&store, &judge, true).unwrap();
         assert!(changes.is_empty(), "{changes:?}");
+        // An export carries them; an import rebuilds the pin index from them.
+        let mut exported = Vec::new();
+        store.export(&mut exported).unwrap();
+        let copy = Store::open(&dir.path().join("copy"), 1 << 20).unwrap();
+        copy.import(&exported[..], false).unwrap();
+        check(&copy, "after an export and import");
         // Even a rejudge of everything (as after a config change) keeps them.
         for id in [&a, &b, &c, &m] {
             crate::judge::judge_stored(&store, &judge, id, t(50)).unwrap();
