@@ -238,6 +238,8 @@ impl Daemon {
             .route("/explain", post(admin_explain))
             .route("/prune", post(admin_prune))
             .route("/stats", post(admin_stats))
+            .route("/posts", post(admin_posts))
+            .route("/post", post(admin_post))
             .with_state(admin);
         let mut stop = shutdown;
         tokio::spawn(async move {
@@ -367,6 +369,41 @@ async fn admin_rejudge(State(s): State<AdminState>, body: String) -> Response {
 async fn admin_explain(State(s): State<AdminState>, body: String) -> Response {
     match crate::judge::explain(&s.ingest.store, body.trim()) {
         Ok(text) => text.unwrap_or_default().into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+/// `kawaraban post list`: the body is an [`crate::editor::ListRequest`].
+async fn admin_posts(State(s): State<AdminState>, body: String) -> Response {
+    let req: crate::editor::ListRequest = match serde_json::from_str(&body) {
+        Ok(r) => r,
+        Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    };
+    let store = s.ingest.store.clone();
+    match tokio::task::spawn_blocking(move || crate::editor::list(&store, &req)).await {
+        Ok(Ok(items)) => json_response(&items),
+        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+/// `kawaraban post hide|show|pin|…`: the body is an [`crate::editor::EditRequest`]; the
+/// answer is the outcome or the command's error as JSON, so the command exits as it
+/// would without a daemon. The edit is flushed before the answer, so the served feeds
+/// already show it.
+async fn admin_post(State(s): State<AdminState>, body: String) -> Response {
+    let req: crate::editor::EditRequest = match serde_json::from_str(&body) {
+        Ok(r) => r,
+        Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    };
+    let ingest = s.ingest.clone();
+    let done = tokio::task::spawn_blocking(move || {
+        ingest.while_judging(|store, judge| crate::editor::edit(store, judge, &req, Utc::now()))
+    })
+    .await;
+    match done {
+        Ok(Ok(edited)) => json_response(&serde_json::json!({ "ok": edited })),
+        Ok(Err(e)) => json_response(&e),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
 }

@@ -189,6 +189,14 @@ impl Ingest {
         Ok(changes)
     }
 
+    /// Runs `f` with the store and the current judge while no article is being judged:
+    /// an operator's change (`kawaraban post …`) re-judges articles too, and must see
+    /// and be seen by a poll's judging as a whole.
+    pub fn while_judging<T>(&self, f: impl FnOnce(&Store, &Judge) -> T) -> T {
+        let _one = self.judging.lock().unwrap_or_else(|p| p.into_inner());
+        f(&self.store, &self.judge())
+    }
+
     /// Judges what was stored but not judged (a crash in between); returns how many.
     pub fn judge_pending(&self) -> Result<usize, StoreError> {
         let _one = self.judging.lock().unwrap_or_else(|p| p.into_inner());

@@ -8,6 +8,7 @@ pub mod admin;
 pub mod article;
 pub mod config;
 pub mod daemon;
+pub mod editor;
 pub mod extract;
 pub mod fetch;
 pub mod fulltext;

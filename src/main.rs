@@ -125,6 +125,14 @@ enum Command {
         #[arg(long)]
         apply: bool,
     },
+    /// The editor's hand: list posts, hide, pin, refile, unfold or publish them by hand.
+    #[command(
+        after_help = "ID is the post's id (as in /post/ID/ or its tag: id), or the original article's URL.\n\nExamples:\n  kawaraban post list --category サイバー攻撃\n  kawaraban post hide https://news.example.jp/a/1.html\n  kawaraban post category 3f9c1a0b2d4e5f607182 ニュース"
+    )]
+    Post {
+        #[command(subcommand)]
+        command: PostCommand,
+    },
     /// Write every stored article and each source's fetch state as JSON lines.
     #[command(
         after_help = "Needs the store to itself: stop the daemon first.\n\nExamples:\n  kawaraban export > backup.jsonl\n  kawaraban export --out backup.jsonl"
@@ -161,6 +169,43 @@ enum Command {
 enum LogFormat {
     Text,
     Json,
+}
+
+#[derive(Subcommand)]
+enum PostCommand {
+    /// List the blog's posts (hidden ones too) and the articles folded into them, newest first.
+    List {
+        /// List the skipped (off-topic) articles instead, with the reason.
+        #[arg(long)]
+        skipped: bool,
+        /// Only posts filed under this category (name or slug).
+        #[arg(long)]
+        category: Option<String>,
+        /// At most this many lines.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// One JSON object per line, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Take a post (and the outlets folded into it) off every feed and page.
+    Hide { id: String },
+    /// Undo `hide`.
+    Show { id: String },
+    /// Keep a post at the top of the front page.
+    Pin { id: String },
+    /// Undo `pin`.
+    Unpin { id: String },
+    /// File a post under a category by hand: kept over rules and classifier, and learned from.
+    Category {
+        id: String,
+        /// The category's name or slug.
+        name: String,
+    },
+    /// Take an article out of the story it was folded into, for good.
+    Unfold { id: String },
+    /// Publish an article the topic filter skipped.
+    Publish { id: String },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -280,6 +325,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         } => explain(load_config(&cli.config)?, &what).await,
         Command::Categorize { .. } => categorize_configured(&load_config(&cli.config)?),
         Command::Rejudge { apply } => rejudge(load_config(&cli.config)?, &cli.config, apply).await,
+        Command::Post { command } => post(load_config(&cli.config)?, command).await,
         Command::Export { out } => export(&load_config(&cli.config)?, out.as_deref()),
         Command::Import { file, replace } => {
             import(&load_config(&cli.config)?, file.as_deref(), replace)
@@ -544,6 +590,77 @@ async fn rejudge(config: Config, config_path: &Path, apply: bool) -> Result<u8, 
         }
     );
     Ok(0)
+}
+
+async fn post(config: Config, command: PostCommand) -> Result<u8, Failure> {
+    use kawaraban::editor::{self, Action, EditError, EditRequest, Edited, ListRequest, Listed};
+    let socket = admin::socket_path(&config.store.path);
+    let (target, action) = match command {
+        PostCommand::List {
+            skipped,
+            category,
+            limit,
+            json,
+        } => {
+            let req = ListRequest {
+                skipped,
+                category,
+                limit,
+            };
+            let items: Vec<Listed> = match open_store(&config)? {
+                Some(store) => editor::list(&store, &req)?,
+                None => {
+                    let body = serde_json::to_string(&req).context("writing the request")?;
+                    let body = admin::request(&socket, "POST", "/posts", &body).await?;
+                    serde_json::from_str(&body).context("reading the daemon's answer")?
+                }
+            };
+            if json {
+                for l in &items {
+                    println!("{}", serde_json::to_string(l).context("writing JSON")?);
+                }
+            } else {
+                print!("{}", editor::format_list(&items, config.blog.timezone.0));
+            }
+            return Ok(0);
+        }
+        PostCommand::Hide { id } => (id, Action::Hide),
+        PostCommand::Show { id } => (id, Action::Show),
+        PostCommand::Pin { id } => (id, Action::Pin),
+        PostCommand::Unpin { id } => (id, Action::Unpin),
+        PostCommand::Category { id, name } => (id, Action::Category(name)),
+        PostCommand::Unfold { id } => (id, Action::Unfold),
+        PostCommand::Publish { id } => (id, Action::Publish),
+    };
+    let req = EditRequest { target, action };
+    let result: Result<Edited, EditError> = match open_store(&config)? {
+        Some(store) => {
+            let judge = kawaraban::judge::for_store(&config, &store).map_err(|e| Failure(2, e))?;
+            editor::edit(&store, &judge, &req, chrono::Utc::now())
+        }
+        None => {
+            #[derive(serde::Deserialize)]
+            #[serde(untagged)]
+            enum Reply {
+                Ok { ok: Edited },
+                Err(EditError),
+            }
+            let body = serde_json::to_string(&req).context("writing the request")?;
+            let body = admin::request(&socket, "POST", "/post", &body).await?;
+            match serde_json::from_str(&body).context("reading the daemon's answer")? {
+                Reply::Ok { ok } => Ok(ok),
+                Reply::Err(e) => Err(e),
+            }
+        }
+    };
+    match result {
+        Ok(e) => {
+            println!("{}  {}\n    {}", e.id, e.title, e.message);
+            Ok(0)
+        }
+        Err(e @ EditError::Usage(_)) => Err(Failure(2, e.into())),
+        Err(e) => Err(Failure(1, e.into())),
+    }
 }
 
 /// Opens the store, or says that a daemon holds it (then the caller asks the daemon).

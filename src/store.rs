@@ -15,7 +15,9 @@
 //! - `fingerprints`: id → the article's dedup fingerprint
 //! - `pending`: ids stored or changed but not judged yet (a crash between storing and
 //!   judging is caught up at the next start)
-//! - `meta`: schema version
+//! - `pins`: pin time ++ id → id, for the articles the operator pinned (`post pin`):
+//!   the top of the front page, in pin order
+//! - `meta`: schema version, and when the operator last changed the blog by hand
 //!
 //! `export` writes the articles and source states as JSON lines; `import` reads them
 //! back and rebuilds every index from them.
@@ -160,6 +162,8 @@ struct Inner {
     pending: sled::Tree,
     /// Keys of pruned articles → when they were pruned (see `retention`).
     tombstones: sled::Tree,
+    pins: sled::Tree,
+    meta: sled::Tree,
     /// Bumped on every article write.
     generation: AtomicU64,
     /// Held by every write and every flush. sled 0.34 can deadlock when a flush waits
@@ -239,6 +243,8 @@ impl Store {
                 fingerprints: db.open_tree("fingerprints")?,
                 tombstones: db.open_tree("tombstones")?,
                 pending,
+                pins: db.open_tree("pins")?,
+                meta,
                 articles,
                 db,
                 generation: AtomicU64::new(0),
@@ -467,66 +473,130 @@ impl Store {
         let i = &self.inner;
         let _turn = self.turn();
         let abort = |e: String| ConflictableTransactionError::Abort(e);
-        let result = (&i.articles, &i.posts, &i.dedup, &i.fingerprints, &i.pending).transaction(
-            |(articles, posts, dedup_tree, fingerprints, pending)| {
-                for new in &plan.articles {
-                    let Some(bytes) = articles.get(new.id.as_bytes())? else {
-                        continue;
-                    };
-                    let mut cur: Article =
-                        serde_json::from_slice(&bytes).map_err(|e| abort(e.to_string()))?;
-                    let was_post = cur.judgement.as_ref().is_some_and(|j| j.is_post());
-                    let is_post = new.judgement.as_ref().is_some_and(|j| j.is_post());
-                    if was_post {
-                        posts.remove(time_key(cur.story_time(), &cur.id))?;
-                    }
-                    let new_time = new
-                        .judgement
-                        .as_ref()
-                        .and_then(|j| j.story_time)
-                        .unwrap_or_else(|| cur.post_time());
-                    if is_post {
-                        posts.insert(time_key(new_time, &cur.id), cur.id.as_bytes())?;
-                    }
-                    if new.id == plan.id && cur.same_content(new) {
-                        pending.remove(cur.id.as_bytes())?;
-                    }
-                    cur.judgement = new.judgement.clone();
-                    articles.insert(
-                        cur.id.as_bytes(),
-                        serde_json::to_vec(&cur).map_err(|e| abort(e.to_string()))?,
-                    )?;
-                    if new.id == plan.id {
-                        let when = time_key(cur.first_seen, &cur.id);
-                        if let Some(old) = fingerprints.get(cur.id.as_bytes())?
-                            && let Some(old) = Fingerprint::from_bytes(&old)
-                        {
-                            for k in dedup::index_keys(&old) {
-                                dedup_tree.remove(dedup_key(k, &when))?;
-                            }
+        let result = (
+            &i.articles,
+            &i.posts,
+            &i.dedup,
+            &i.fingerprints,
+            &i.pending,
+            &i.pins,
+        )
+            .transaction(
+                |(articles, posts, dedup_tree, fingerprints, pending, pins)| {
+                    for new in &plan.articles {
+                        let Some(bytes) = articles.get(new.id.as_bytes())? else {
+                            continue;
+                        };
+                        let mut cur: Article =
+                            serde_json::from_slice(&bytes).map_err(|e| abort(e.to_string()))?;
+                        let was_post = cur.judgement.as_ref().is_some_and(|j| j.is_post());
+                        let is_post = new.judgement.as_ref().is_some_and(|j| j.is_post());
+                        if was_post {
+                            posts.remove(time_key(cur.story_time(), &cur.id))?;
                         }
-                        match &plan.fingerprint {
-                            Some(fp) => {
-                                fingerprints.insert(cur.id.as_bytes(), fp.to_bytes())?;
-                                for k in dedup::index_keys(fp) {
-                                    dedup_tree.insert(dedup_key(k, &when), &[])?;
+                        let pinned =
+                            |a: &Article| a.judgement.as_ref().and_then(|j| j.editor.pinned);
+                        if let Some(t) = pinned(&cur) {
+                            pins.remove(time_key(t, &cur.id))?;
+                        }
+                        if let Some(t) = pinned(new) {
+                            pins.insert(time_key(t, &cur.id), cur.id.as_bytes())?;
+                        }
+                        let new_time = new
+                            .judgement
+                            .as_ref()
+                            .and_then(|j| j.story_time)
+                            .unwrap_or_else(|| cur.post_time());
+                        if is_post {
+                            posts.insert(time_key(new_time, &cur.id), cur.id.as_bytes())?;
+                        }
+                        if new.id == plan.id && cur.same_content(new) {
+                            pending.remove(cur.id.as_bytes())?;
+                        }
+                        cur.judgement = new.judgement.clone();
+                        articles.insert(
+                            cur.id.as_bytes(),
+                            serde_json::to_vec(&cur).map_err(|e| abort(e.to_string()))?,
+                        )?;
+                        if new.id == plan.id {
+                            let when = time_key(cur.first_seen, &cur.id);
+                            if let Some(old) = fingerprints.get(cur.id.as_bytes())?
+                                && let Some(old) = Fingerprint::from_bytes(&old)
+                            {
+                                for k in dedup::index_keys(&old) {
+                                    dedup_tree.remove(dedup_key(k, &when))?;
                                 }
                             }
-                            None => {
-                                fingerprints.remove(cur.id.as_bytes())?;
+                            match &plan.fingerprint {
+                                Some(fp) => {
+                                    fingerprints.insert(cur.id.as_bytes(), fp.to_bytes())?;
+                                    for k in dedup::index_keys(fp) {
+                                        dedup_tree.insert(dedup_key(k, &when), &[])?;
+                                    }
+                                }
+                                None => {
+                                    fingerprints.remove(cur.id.as_bytes())?;
+                                }
                             }
                         }
                     }
-                }
-                Ok(())
-            },
-        );
+                    Ok(())
+                },
+            );
         result.map_err(|e| match e {
             TransactionError::Abort(msg) => StoreError::Corrupt(msg),
             TransactionError::Storage(e) => StoreError::Io(e),
         })?;
         i.generation.fetch_add(1, Ordering::AcqRel);
         Ok(())
+    }
+
+    /// Writes new judgements of articles that are not being judged: an operator's change
+    /// (`post hide`, `pin`, …). The post and pin indexes follow; the dedup index and
+    /// what waits to be judged stay as they are.
+    pub fn set_judgements(&self, articles: Vec<Article>) -> Result<(), StoreError> {
+        // No article of the plan is the one judged, so `apply` touches no fingerprint.
+        self.apply(&Plan {
+            id: String::new(),
+            articles,
+            fingerprint: None,
+        })
+    }
+
+    /// The pinned posts, in the order they were pinned (hidden and folded ones left out).
+    pub fn pinned_posts(&self) -> Result<Vec<Article>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.inner.pins.iter() {
+            let (_, id) = item?;
+            if let Some(bytes) = self.inner.articles.get(&id)? {
+                let a: Article = decode(&bytes)?;
+                if a.judgement.as_ref().is_some_and(|j| j.is_post()) {
+                    out.push(a);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records that the operator changed the blog by hand at `t`: pages and feeds are
+    /// modified then, even where no post's own time says so (a post hidden, a pin moved).
+    pub fn mark_edited(&self, t: DateTime<Utc>) -> Result<(), StoreError> {
+        let _turn = self.turn();
+        self.inner
+            .meta
+            .insert("edited", t.to_rfc3339().as_bytes())?;
+        self.inner.generation.fetch_add(1, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// When the operator last changed the blog by hand.
+    pub fn edited_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(self
+            .inner
+            .meta
+            .get("edited")?
+            .and_then(|v| DateTime::parse_from_rfc3339(&String::from_utf8_lossy(&v)).ok())
+            .map(|t| t.with_timezone(&Utc)))
     }
 
     /// Categories the operator set by hand: training examples for the classifier.
@@ -776,6 +846,7 @@ impl Store {
             &i.fingerprints,
             &i.pending,
             &i.tombstones,
+            &i.pins,
         ];
         let mut old: Vec<Vec<sled::IVec>> = Vec::with_capacity(trees.len());
         for tree in trees {
@@ -830,21 +901,22 @@ impl Store {
         for (k, (_, id)) in by_key {
             writes.trees[2].push((k.as_bytes().to_vec(), id.as_bytes().to_vec()));
         }
-        let [a, b, c, d, e, f, g, h, t] = trees;
-        let result = (a, b, c, d, e, f, g, h, t).transaction(|(a, b, c, d, e, f, g, h, t)| {
-            let tx = [a, b, c, d, e, f, g, h, t];
-            for (tree, keys) in tx.iter().zip(&old) {
-                for k in keys {
-                    tree.remove(k.clone())?;
+        let [a, b, c, d, e, f, g, h, t, p] = trees;
+        let result =
+            (a, b, c, d, e, f, g, h, t, p).transaction(|(a, b, c, d, e, f, g, h, t, p)| {
+                let tx = [a, b, c, d, e, f, g, h, t, p];
+                for (tree, keys) in tx.iter().zip(&old) {
+                    for k in keys {
+                        tree.remove(k.clone())?;
+                    }
                 }
-            }
-            for (tree, kvs) in tx.iter().zip(&writes.trees) {
-                for (k, v) in kvs {
-                    tree.insert(k.as_slice(), v.as_slice())?;
+                for (tree, kvs) in tx.iter().zip(&writes.trees) {
+                    for (k, v) in kvs {
+                        tree.insert(k.as_slice(), v.as_slice())?;
+                    }
                 }
-            }
-            Ok::<_, ConflictableTransactionError<String>>(())
-        });
+                Ok::<_, ConflictableTransactionError<String>>(())
+            });
         result.map_err(|e| match e {
             TransactionError::Abort(msg) => StoreError::Corrupt(msg),
             TransactionError::Storage(e) => StoreError::Io(e),
@@ -859,7 +931,7 @@ impl Store {
 /// What an import writes, per tree, in the order of `Store::import`'s tuple.
 #[derive(Default)]
 struct Writes {
-    trees: [Vec<(Vec<u8>, Vec<u8>)>; 9],
+    trees: [Vec<(Vec<u8>, Vec<u8>)>; 10],
 }
 
 impl Writes {
@@ -871,6 +943,9 @@ impl Writes {
         if let Some(j) = &a.judgement {
             if j.is_post() {
                 self.trees[4].push((time_key(a.story_time(), &a.id), id.clone()));
+            }
+            if let Some(t) = j.editor.pinned {
+                self.trees[9].push((time_key(t, &a.id), id.clone()));
             }
             // Judging indexes an on-topic article's fingerprint and drops an off-topic one's.
             if j.topic.on_topic {
@@ -1183,6 +1258,7 @@ mod tests {
             &i.fingerprints,
             &i.pending,
             &i.tombstones,
+            &i.pins,
         ]
         .iter()
         .map(|t| t.iter().collect::<Result<_, _>>().unwrap())

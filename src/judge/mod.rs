@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::article::Article;
 use crate::config::{Config, ConfigError};
+use crate::editor::{Overrides, kept_apart};
 use category::{Categorizer, CategoryChoice, Example};
 use dedup::Fingerprint;
 use topic::{TopicFilter, TopicVerdict};
@@ -46,6 +47,9 @@ pub struct Judgement {
     pub category: Option<CategoryChoice>,
     /// When this judgement last changed what the post shows.
     pub changed: DateTime<Utc>,
+    /// The operator's overrides (`kawaraban post …`), which judging never undoes.
+    #[serde(default, skip_serializing_if = "Overrides::is_empty")]
+    pub editor: Overrides,
 }
 
 impl Judgement {
@@ -59,11 +63,18 @@ impl Judgement {
             story_time: None,
             category: None,
             changed: now,
+            editor: Overrides::default(),
         }
     }
 
     /// Whether the article is a post of its own on the blog.
     pub fn is_post(&self) -> bool {
+        self.leads_story() && !self.editor.hidden
+    }
+
+    /// Whether the article is the post of its story, shown or hidden by the operator:
+    /// on topic and not folded into another.
+    pub fn leads_story(&self) -> bool {
         self.topic.on_topic && self.duplicate_of.is_none()
     }
 
@@ -81,6 +92,9 @@ impl Judgement {
         }
         if let Some(c) = &self.category {
             s.push_str(&format!("; category {} ({})", c.name, c.why));
+        }
+        if self.editor.hidden {
+            s.push_str("; hidden by the operator");
         }
         s
     }
@@ -118,6 +132,21 @@ impl Judge {
         let categories = Categorizer::new(&config.categories, &examples)
             .map_err(|e| ConfigError(format!("[[category]] examples: {e}")))?;
         Ok(Judge { topic, categories })
+    }
+
+    /// The topic verdict on an article: the filter's, unless the operator published it.
+    pub fn verdict(&self, a: &Article) -> TopicVerdict {
+        let v = self.topic.check(&a.title, &a.content_text);
+        let published = a.judgement.as_ref().is_some_and(|j| j.editor.publish);
+        if published && !v.on_topic {
+            TopicVerdict {
+                on_topic: true,
+                by_operator: true,
+                ..v
+            }
+        } else {
+            v
+        }
     }
 
     /// A judge that keeps everything and files nothing.
@@ -177,7 +206,7 @@ pub fn decide<L: Lookup>(
     lookup: &L,
     now: DateTime<Utc>,
 ) -> Result<Plan, L::Error> {
-    let verdict = judge.topic.check(&article.title, &article.content_text);
+    let verdict = judge.verdict(article);
     let old = article.judgement.clone();
     // Everything in the article's present group, by id.
     let mut touched: BTreeMap<String, Article> = BTreeMap::new();
@@ -188,7 +217,7 @@ pub fn decide<L: Lookup>(
             .and_then(|j| j.duplicate_of.clone())
             .unwrap_or_else(|| a.id.clone())
     };
-    let mut roots = vec![root_of(article)];
+    let roots = vec![root_of(article)];
 
     if !verdict.on_topic {
         // Leaving the blog: out of its group, whose earliest remaining member takes over.
@@ -196,10 +225,16 @@ pub fn decide<L: Lookup>(
         group.retain(|id| *id != article.id);
         let mut out = regroup(judge, &group, &mut touched, now, None);
         let mut me = article.clone();
-        me.judgement = Some(Judgement::new(
+        let mut j = Judgement::new(
             verdict,
             changed_at(&old, now, old.as_ref().is_some_and(Judgement::is_post)),
-        ));
+        );
+        // The operator's word outlasts the topic filter's: kept for when it is back.
+        if let Some(o) = &old {
+            j.editor = o.editor.clone();
+            j.category = o.category.clone().filter(|c| c.manual);
+        }
+        me.judgement = Some(j);
         out.push(me);
         return Ok(Plan {
             id: article.id.clone(),
@@ -209,25 +244,53 @@ pub fn decide<L: Lookup>(
     }
 
     let fp = dedup::fingerprint(&judged_text(article));
-    let mut best: Option<f64> = None;
+    // The stories it may be, by their post's id, with the best similarity to each.
+    let mut found: Vec<(f64, String)> = Vec::new();
     for c in lookup.candidates(&dedup::index_keys(&fp))? {
         if c.id == article.id {
             continue;
         }
         let v = dedup::compare(&fp, &c.fingerprint);
-        if v.duplicate {
-            best = Some(best.map_or(v.score, |b: f64| b.max(v.score)));
-            if let Some(other) = lookup.article(&c.id)? {
-                let r = root_of(&other);
-                if !roots.contains(&r) {
-                    roots.push(r);
-                }
+        if v.duplicate
+            && let Some(other) = lookup.article(&c.id)?
+            && !kept_apart(article, &other)
+        {
+            let r = root_of(&other);
+            match found.iter_mut().find(|(_, id)| *id == r) {
+                Some(f) => f.0 = f.0.max(v.score),
+                None => found.push((v.score, r)),
             }
         }
     }
     let mut group = load_group(lookup, &roots, &mut touched)?;
     if !group.contains(&article.id) {
         group.push(article.id.clone());
+    }
+    // Closest first: stories the operator kept apart (`post unfold`) are never joined
+    // again, so an article like both joins the closer one.
+    found.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut best: Option<f64> = None;
+    for (score, r) in found {
+        if !group.contains(&r) {
+            let members = load_group(lookup, std::slice::from_ref(&r), &mut touched)?;
+            let clash = members.iter().any(|m| {
+                group
+                    .iter()
+                    .any(|g| match (touched.get(m), touched.get(g)) {
+                        (Some(m), Some(g)) => kept_apart(m, g),
+                        _ => false,
+                    })
+            });
+            if clash {
+                continue;
+            }
+            for m in members {
+                if !group.contains(&m) {
+                    group.push(m);
+                }
+            }
+        }
+        best = Some(best.map_or(score, |b: f64| b.max(score)));
     }
     // The new verdict must be visible to regroup, which reads judgements.
     if let Some(me) = touched.get_mut(&article.id) {
@@ -415,6 +478,37 @@ pub fn for_store(config: &Config, store: &crate::store::Store) -> anyhow::Result
     Ok(Judge::from_config(config, &confirmed)?)
 }
 
+/// Takes `article` out of the story it is in, as the operator asked (`post unfold`): the
+/// others stay one story (the earliest stored of them its post) and the article stands
+/// alone until it is judged again. Returns every article to write.
+pub fn leave_story<L: Lookup>(
+    judge: &Judge,
+    lookup: &L,
+    article: &Article,
+    now: DateTime<Utc>,
+) -> Result<Vec<Article>, L::Error> {
+    let mut touched: BTreeMap<String, Article> = BTreeMap::new();
+    touched.insert(article.id.clone(), article.clone());
+    let root = article
+        .judgement
+        .as_ref()
+        .and_then(|j| j.duplicate_of.clone())
+        .unwrap_or_else(|| article.id.clone());
+    let mut group = load_group(lookup, &[root], &mut touched)?;
+    group.retain(|id| *id != article.id);
+    let mut out = regroup(judge, &group, &mut touched, now, None);
+    let mut me = article.clone();
+    if let Some(j) = me.judgement.as_mut() {
+        j.duplicate_of = None;
+        j.duplicate_score = None;
+        j.folded = Vec::new();
+        j.story_time = None;
+        j.changed = now;
+    }
+    out.push(me);
+    Ok(out)
+}
+
 /// What a rejudge changes (or would change) for one article.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Change {
@@ -443,11 +537,11 @@ pub fn rejudge(
     let mut changes = Vec::new();
     for (_, id) in order {
         let Some(a) = store.get(&id)? else { continue };
-        let topic = judge.topic.check(&a.title, &a.content_text);
+        let topic = judge.verdict(&a);
         let (before, after) = match &a.judgement {
             None => ("not judged".to_owned(), topic.reason()),
             Some(j) if j.topic.on_topic != topic.on_topic => (j.topic.reason(), topic.reason()),
-            Some(j) if j.is_post() && j.category.as_ref().is_none_or(|c| !c.manual) => {
+            Some(j) if j.leads_story() && j.category.as_ref().is_none_or(|c| !c.manual) => {
                 let mut group = vec![a.clone()];
                 for f in &j.folded {
                     group.extend(store.get(f)?);
@@ -491,16 +585,9 @@ pub fn explain(
     store: &crate::store::Store,
     id_or_url: &str,
 ) -> Result<Option<String>, crate::store::StoreError> {
-    let article = match store.get(id_or_url)? {
-        Some(a) => Some(a),
-        None => {
-            let key = url::Url::parse(id_or_url)
-                .map(|u| crate::article::canonical_url(&u).to_string())
-                .unwrap_or_else(|_| id_or_url.to_owned());
-            store.find(&key)?
-        }
+    let Some(a) = crate::editor::resolve(store, id_or_url)? else {
+        return Ok(None);
     };
-    let Some(a) = article else { return Ok(None) };
     let mut out = format!(
         "{}\n  id         {}\n  publisher  {}\n  link       {}\n",
         a.title,
@@ -516,6 +603,8 @@ pub fn explain(
         "skipped (off topic)".to_owned()
     } else if let Some(root) = &j.duplicate_of {
         format!("folded into post {root}: the same story, stored first from another article")
+    } else if j.editor.hidden {
+        "hidden by the operator (off every feed and page)".to_owned()
     } else {
         "published".to_owned()
     };
@@ -523,6 +612,18 @@ pub fn explain(
         "  status     {status}\n  topic      {}\n",
         j.topic.reason()
     ));
+    if let Some(at) = j.editor.pinned {
+        out.push_str(&format!(
+            "  pinned     at the top of the front page since {}\n",
+            at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ));
+    }
+    if !j.editor.apart.is_empty() {
+        out.push_str(&format!(
+            "  apart      never folded with {} (the operator unfolded it)\n",
+            j.editor.apart.join(", ")
+        ));
+    }
     if let Some(s) = j.duplicate_score {
         out.push_str(&format!(
             "  similarity {s:.3} to the closest stored story\n"
@@ -817,6 +918,35 @@ mod tests {
         assert!(!mem.put(&judge, a).is_post());
         assert_eq!(mem.posts(), ["b"]);
         assert!(mem.get("b").folded.is_empty());
+    }
+
+    #[test]
+    fn the_operators_word_outlasts_a_trip_off_topic() {
+        let judge = judge();
+        let mem = Mem::default();
+        let mut a = article("a", "東都新聞", 1, "通販サイトに不正アクセス", &full());
+        mem.put(&judge, a.clone());
+        let mut set = mem.articles.borrow()["a"].clone();
+        let j = set.judgement.as_mut().unwrap();
+        j.category = judge.categories.manual("ニュース");
+        j.editor.pinned = Some(t(5));
+        j.editor.apart = vec!["z".into()];
+        mem.articles.borrow_mut().insert("a".into(), set);
+        // Revised into a film review: off the blog, the operator's choices kept.
+        a.content_text = "映画になった".into();
+        let j = mem.put(&judge, a.clone());
+        assert!(!j.is_post());
+        assert_eq!(j.editor.pinned, Some(t(5)));
+        assert_eq!(j.category.as_ref().unwrap().name, "ニュース");
+        // Published by hand it is back, its category too.
+        let mut set = mem.articles.borrow()["a"].clone();
+        set.judgement.as_mut().unwrap().editor.publish = true;
+        mem.articles.borrow_mut().insert("a".into(), set);
+        let j = mem.put(&judge, a);
+        assert!(j.is_post() && j.topic.by_operator, "{j:?}");
+        assert!(j.reason().contains("excluded by 映画"), "{}", j.reason());
+        assert_eq!(j.category.unwrap().name, "ニュース");
+        assert_eq!(j.editor.apart, ["z"]);
     }
 
     #[test]

@@ -146,11 +146,26 @@ pub struct TopicVerdict {
     /// Exclude terms found: why it was skipped.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub excluded: Vec<String>,
+    /// On the blog because the operator published it (`kawaraban post publish`),
+    /// although the filter would skip it; `included` and `excluded` are the filter's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub by_operator: bool,
 }
 
 impl TopicVerdict {
     /// One line for logs and `--explain`.
     pub fn reason(&self) -> String {
+        if self.by_operator {
+            let filter = TopicVerdict {
+                on_topic: false,
+                by_operator: false,
+                ..self.clone()
+            };
+            return format!(
+                "published by the operator (the topic filter: {})",
+                filter.reason()
+            );
+        }
         match (
             self.on_topic,
             self.excluded.is_empty(),
@@ -196,6 +211,7 @@ impl TopicFilter {
             on_topic: excluded.is_empty() && (self.include.is_empty() || !included.is_empty()),
             included,
             excluded,
+            by_operator: false,
         }
     }
 

@@ -148,6 +148,7 @@ struct PostView {
     posted_before: String,
     posted_after: String,
     category: Option<CategoryRef>,
+    pinned: bool,
 }
 
 #[derive(Serialize)]
@@ -265,6 +266,26 @@ impl Site {
         Ok((out, false))
     }
 
+    /// The front page's posts: the pinned ones first, in pin order, then the others
+    /// newest first; `skip` and `n` count in that sequence.
+    fn front(&self, store: &Store, skip: usize, n: usize) -> Result<(Vec<Post>, bool), StoreError> {
+        let pinned = store.pinned_posts()?;
+        if pinned.is_empty() {
+            return self.select(store, |_| true, skip, n);
+        }
+        let ids: Vec<String> = pinned.iter().map(|a| a.id.clone()).collect();
+        let mut out = Vec::with_capacity(n.min(256));
+        for a in pinned.into_iter().skip(skip).take(n) {
+            out.push(self.post(a, store)?);
+        }
+        let rest_skip = skip.saturating_sub(ids.len());
+        let (rest, more) =
+            self.select(store, |a| !ids.contains(&a.id), rest_skip, n - out.len())?;
+        out.extend(rest);
+        let more = more || skip + n < ids.len();
+        Ok((out, more))
+    }
+
     /// The categories' slugs, as the category feeds' paths spell them.
     pub fn category_slugs(&self) -> impl Iterator<Item = &str> {
         self.categories.iter().map(|c| c.slug.as_str())
@@ -281,6 +302,12 @@ impl Site {
         let Some(target) = parse_path(path) else {
             return Ok(None);
         };
+        // A change by hand (a post hidden, a pin moved) modifies pages whose posts'
+        // own times do not say so.
+        let edited = match &target {
+            Target::Style => DateTime::<Utc>::UNIX_EPOCH,
+            _ => store.edited_at()?.unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
+        };
         let in_category = |slug: &str| {
             let slug = decode(slug);
             move |a: &Article| {
@@ -290,7 +317,7 @@ impl Site {
                     .is_some_and(|c| decode(&c.slug) == slug)
             }
         };
-        Ok(Some(match target {
+        let mut r = match target {
             Target::Style => Resource::new(
                 include_str!("../../templates/style.css")
                     .as_bytes()
@@ -318,7 +345,7 @@ impl Site {
                         )
                     }
                 };
-                let updated = last_modified(&posts);
+                let updated = last_modified(&posts).max(edited);
                 let (body, ct) = match format {
                     Format::Atom => (
                         atom::render(&self.blog, &posts, updated, &path, &title),
@@ -337,7 +364,7 @@ impl Site {
                 let skip = (page - 1).saturating_mul(size);
                 let (posts, more, heading, base) = match &slug {
                     None => {
-                        let (p, more) = self.select(store, |_| true, skip, size)?;
+                        let (p, more) = self.front(store, skip, size)?;
                         (p, more, None, String::new())
                     }
                     Some(slug) => {
@@ -403,7 +430,9 @@ impl Site {
                 let heading = Some(post.article.title.clone());
                 self.page(path, &[post], heading, None, None, None)?
             }
-        }))
+        };
+        r.last_modified = r.last_modified.max(edited);
+        Ok(Some(r))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -492,6 +521,11 @@ impl Site {
                 name: c.name.clone(),
                 slug: c.slug.clone(),
             }),
+            pinned: p
+                .root
+                .judgement
+                .as_ref()
+                .is_some_and(|j| j.editor.pinned.is_some()),
         }
     }
 

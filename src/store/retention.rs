@@ -107,6 +107,10 @@ impl Store {
                 continue;
             }
             let judgement = a.judgement.as_ref();
+            // The editor pinned it to the front page: it stays while pinned.
+            if judgement.is_some_and(|j| j.editor.pinned.is_some()) {
+                continue;
+            }
             // A folded article goes with its post, unless the post is gone.
             if let Some(root) = judgement.and_then(|j| j.duplicate_of.as_deref())
                 && i.articles.contains_key(root.as_bytes())?
@@ -144,9 +148,20 @@ impl Store {
             &i.fingerprints,
             &i.pending,
             &i.tombstones,
+            &i.pins,
         )
             .transaction(
-                |(articles, by_time, by_key, posts, dedup_tree, fingerprints, pending, tombs)| {
+                |(
+                    articles,
+                    by_time,
+                    by_key,
+                    posts,
+                    dedup_tree,
+                    fingerprints,
+                    pending,
+                    tombs,
+                    pins,
+                )| {
                     for a in &chosen {
                         let id = a.id.as_bytes();
                         articles.remove(id)?;
@@ -154,6 +169,9 @@ impl Store {
                         by_time.remove(time_key(a.post_time(), &a.id))?;
                         if a.judgement.as_ref().is_some_and(|j| j.is_post()) {
                             posts.remove(time_key(a.story_time(), &a.id))?;
+                        }
+                        if let Some(t) = a.judgement.as_ref().and_then(|j| j.editor.pinned) {
+                            pins.remove(time_key(t, &a.id))?;
                         }
                         for k in std::iter::once(&a.key).chain(&a.aliases) {
                             if by_key.get(k.as_bytes())?.is_some_and(|v| v.as_ref() == id) {
