@@ -17,6 +17,7 @@ pub mod parse;
 pub mod publish;
 pub mod sanitize;
 pub mod server;
+pub mod sources;
 pub mod store;
 
 /// Sent with every request, so publishers can see who polls them and how to reach us.
