@@ -35,6 +35,8 @@ pub struct Daemon {
     pub scheduler_alive: Arc<AtomicBool>,
     /// Tells the WebSub hub when the feeds change (`[blog] hub`).
     pinger: Option<Pinger>,
+    /// `/sources.opml`: the configured sources, as at start.
+    sources_opml: String,
 }
 
 impl Daemon {
@@ -69,6 +71,7 @@ impl Daemon {
             cache: Arc::new(SiteCache::new(site, store)),
             scheduler_alive: Arc::new(AtomicBool::new(false)),
             pinger,
+            sources_opml: crate::sources::opml::export(config),
         })
     }
 
@@ -87,13 +90,17 @@ impl Daemon {
             scheduler_alive: self.scheduler_alive.clone(),
         };
         let admin = self.start_admin(shutdown.clone()).await?;
+        let sources_opml = std::mem::take(&mut self.sources_opml);
         let mut server_stop = shutdown.clone();
         let server = tokio::spawn(async move {
-            axum::serve(listener, router(state))
-                .with_graceful_shutdown(async move {
-                    let _ = server_stop.wait_for(|s| *s).await;
-                })
-                .await
+            axum::serve(
+                listener,
+                router(state).merge(crate::server::sources_opml(sources_opml)),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = server_stop.wait_for(|s| *s).await;
+            })
+            .await
         });
         self.scheduler_alive.store(true, Ordering::Release);
         scheduler(self.ingest.clone(), self.sources.clone(), shutdown).await;
@@ -155,6 +162,8 @@ impl Daemon {
             .route("/render", post(admin_render))
             .route("/rejudge", post(admin_rejudge))
             .route("/explain", post(admin_explain))
+            .route("/sources", axum::routing::get(admin_sources))
+            .route("/check", post(admin_check))
             .with_state(admin);
         let mut stop = shutdown;
         tokio::spawn(async move {
@@ -232,6 +241,35 @@ async fn admin_explain(State(s): State<AdminState>, body: String) -> Response {
     match crate::judge::explain(&s.ingest.store, body.trim()) {
         Ok(text) => text.unwrap_or_default().into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+/// Every source's fetch state, for `kawaraban sources list`.
+async fn admin_sources(State(s): State<AdminState>) -> Response {
+    match s.ingest.store.source_states() {
+        Ok(states) => json_response(&states),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+/// `kawaraban sources check` while the daemon holds the store: the source and the
+/// settings come from the configuration file the request names; nothing is written.
+async fn admin_check(State(s): State<AdminState>, body: String) -> Response {
+    use crate::sources::check;
+    let req: check::CheckRequest = match serde_json::from_str(&body) {
+        Ok(r) => r,
+        Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    };
+    let target = Config::load(&req.config)
+        .map_err(anyhow::Error::from)
+        .and_then(|c| check::target(&c, &req.source).map(|t| (c, t)));
+    let (config, (src, configured)) = match target {
+        Ok(t) => t,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("{e:#}")).into_response(),
+    };
+    match check::check(&config, &src, configured, Some(&s.ingest.store)).await {
+        Ok(report) => json_response(&report),
+        Err(e) => (StatusCode::BAD_GATEWAY, format!("{e:#}")).into_response(),
     }
 }
 

@@ -28,6 +28,28 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// `/sources.opml`: the configured sources as OPML 2.0, for feed readers (subscribe
+/// to what the blog reads). Fixed for the daemon's lifetime, like its configuration.
+pub fn sources_opml(opml: String) -> Router {
+    let etag = format!("\"{}\"", &crate::article::hex_digest(opml.as_bytes())[..24]);
+    let started = Utc::now();
+    let gz = crate::publish::gzip(opml.as_bytes());
+    let body = Bytes::from(opml);
+    Router::new().route(
+        "/sources.opml",
+        get(move |headers: HeaderMap| async move {
+            cached_response(
+                &headers,
+                "text/x-opml; charset=utf-8",
+                &etag,
+                started,
+                &body,
+                &gz,
+            )
+        }),
+    )
+}
+
 /// Every published path: feeds, pages, the stylesheet.
 async fn site(State(s): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
     // Still percent-encoded: the site splits the path first and decodes each segment,

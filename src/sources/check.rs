@@ -82,6 +82,53 @@ pub struct CheckReport {
     pub items: Vec<CheckItem>,
 }
 
+/// A check asked of the running daemon (which holds the store): the configuration file
+/// to take the source and the settings from, and the source's URL or name.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CheckRequest {
+    pub config: std::path::PathBuf,
+    pub source: String,
+}
+
+/// The source a URL-or-NAME argument names, and whether it is configured: a URL that
+/// is not is checked with the default settings, named after its host.
+pub fn target(config: &Config, what: &str) -> anyhow::Result<(ResolvedSource, bool)> {
+    use super::Found;
+    match super::find(config, what) {
+        Found::One(i) => {
+            let url = super::source_url(&config.sources[i]).cloned();
+            let src = config
+                .resolved_sources()
+                .into_iter()
+                .find(|s| Some(&s.url) == url.as_ref())
+                .context("the source has no URL")?;
+            Ok((src, true))
+        }
+        Found::None => {
+            let Some(url) = super::parse_http_url(what) else {
+                return Err(super::refusal(what, Found::None));
+            };
+            let src = ResolvedSource {
+                name: url.host_str().unwrap_or("source").to_owned(),
+                url,
+                links: None,
+                interval: config.fetch.interval.0,
+                max_bytes: config.fetch.max_bytes.0,
+                timezone: config.blog.timezone.0,
+                enabled: true,
+                full_text: crate::config::FullText::default(),
+                selector: Vec::new(),
+                remove: Vec::new(),
+                ignore_robots: false,
+                publisher_from_page: false,
+                prefilter: false,
+            };
+            Ok((src, false))
+        }
+        several => Err(super::refusal(what, several)),
+    }
+}
+
 /// Checks `src` once. With `store`, items are compared with what is stored (read only).
 pub async fn check(
     config: &Config,

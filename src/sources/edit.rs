@@ -74,8 +74,9 @@ fn source_table(s: &NewSource) -> Table {
     if let Some(list) = string_list(&s.selector) {
         t.insert("selector", list);
     }
-    if let Some(list) = string_list(&s.tags) {
-        t.insert("tags", list);
+    if !s.tags.is_empty() {
+        let tags: Array = s.tags.iter().map(String::as_str).collect();
+        t.insert("tags", value(tags));
     }
     t
 }

@@ -76,14 +76,22 @@ pub fn find(config: &Config, what: &str) -> Found {
 pub fn find_one(config: &Config, what: &str) -> anyhow::Result<usize> {
     match find(config, what) {
         Found::One(i) => Ok(i),
-        Found::Several(urls) => Err(usage(format!(
+        other => Err(refusal(what, other)),
+    }
+}
+
+/// Why `what` does not name one source.
+pub fn refusal(what: &str, found: Found) -> anyhow::Error {
+    match found {
+        Found::Several(urls) => usage(format!(
             "{} sources are named {what:?}; give the URL of the one you mean:\n  {}",
             urls.len(),
             urls.join("\n  ")
-        ))),
-        Found::None => Err(usage(format!(
+        )),
+        Found::None => usage(format!(
             "no source has the URL or name {what:?} (`kawaraban sources list` shows them)"
-        ))),
+        )),
+        Found::One(i) => usage(format!("{what:?} names source #{}", i + 1)),
     }
 }
 
