@@ -542,3 +542,71 @@ pub fn render(r: &CheckReport) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn article(id: &str, title: &str, text: &str, second: i64) -> Article {
+        let at = DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::seconds(1_700_000_000 + second);
+        Article {
+            id: id.into(),
+            key: format!("https://news.example/{id}"),
+            source_url: "https://news.example/feed".into(),
+            publisher: "News".into(),
+            link: Some(format!("https://news.example/{id}")),
+            title: title.into(),
+            content_html: format!("<p>{text}</p>"),
+            content_text: text.into(),
+            author: None,
+            tags: Vec::new(),
+            published: None,
+            first_seen: at,
+            updated: at,
+            full_text: false,
+            aliases: Vec::new(),
+            judgement: None,
+        }
+    }
+
+    #[test]
+    fn items_of_one_check_fold_into_each_other_in_memory() {
+        let story = "A regional port operator said on Tuesday that a ransomware attack had halted its container terminals for most of the day. \
+            The company said customer data did not appear to have been taken, but that it had called in outside investigators and informed the police. \
+            Trucks queued for several kilometres outside the gates while staff moved to paper records. \
+            The operator expects normal service to resume by Thursday, and asked shippers to check the status page before sending vehicles.";
+        let judge = Judge::permissive();
+        let overlay = Overlay {
+            store: None,
+            articles: RefCell::default(),
+            fingerprints: RefCell::default(),
+        };
+        let now = Utc::now();
+        let first = article("new-1", "Ransomware halts port", story, 0);
+        let plan = judge::decide(&judge, &first, &overlay, now).unwrap();
+        overlay.apply(plan);
+        let other = article(
+            "new-2",
+            "Another item",
+            "Something else entirely happened at the town hall today.",
+            1,
+        );
+        let plan = judge::decide(&judge, &other, &overlay, now).unwrap();
+        overlay.apply(plan);
+        let second = article("new-3", "Port stopped by ransomware", story, 2);
+        let plan = judge::decide(&judge, &second, &overlay, now).unwrap();
+        let j = plan
+            .articles
+            .iter()
+            .find(|a| a.id == "new-3")
+            .and_then(|a| a.judgement.clone())
+            .unwrap();
+        assert_eq!(j.duplicate_of.as_deref(), Some("new-1"));
+        overlay.apply(plan);
+        // The first now lists the second as also reporting it; the other stands alone.
+        let root = overlay.article("new-1").unwrap().unwrap();
+        assert_eq!(root.judgement.unwrap().folded, ["new-3"]);
+        let alone = overlay.article("new-2").unwrap().unwrap();
+        assert!(alone.judgement.unwrap().is_post());
+    }
+}

@@ -299,7 +299,7 @@ default = true
             "# nothing yet\n[fetch]\ninterval = \"1h\" # hourly\n\n[[source]]\nname = \"A\"\nurl = \"https://a.example/feed\"\n"
         );
         // No trailing newline in the original, and an empty file.
-        let out = add_sources("[fetch]\ninterval = \"1h\"", &[b.clone()]).unwrap();
+        let out = add_sources("[fetch]\ninterval = \"1h\"", std::slice::from_ref(&b)).unwrap();
         parses(&out);
         assert!(out.starts_with("[fetch]\ninterval = \"1h\"\n"), "{out}");
         let out = add_sources("", &[b]).unwrap();

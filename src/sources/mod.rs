@@ -271,3 +271,55 @@ pub fn import_opml(path: &Path, opml_bytes: &[u8], dry_run: bool) -> anyhow::Res
     }
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn the_file_is_replaced_whole_through_a_symlink_keeping_its_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.toml");
+        std::fs::write(&real, "old\n").unwrap();
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let link = dir.path().join("feeds.toml");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        write_atomic(&link, "new\n").unwrap();
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read_to_string(&real).unwrap(), "new\n");
+        let mode = std::fs::metadata(&real).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640);
+        // No temporary file is left beside it.
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+    }
+
+    #[test]
+    fn an_edit_that_would_not_load_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("feeds.toml");
+        let text = "# keep\n[[source]]\nname = \"A\"\nurl = \"https://a.example/\"\n";
+        std::fs::write(&path, text).unwrap();
+        // A selector the configuration refuses: caught when the edit is loaded.
+        let mut new = NewSource::feed("B", "https://b.example/");
+        new.selector = vec!["div[".into()];
+        let e = add(&path, new).unwrap_err();
+        assert!(e.downcast_ref::<UsageError>().is_some());
+        assert!(e.to_string().contains("would not load"), "{e}");
+        assert!(e.to_string().contains("not a valid CSS selector"), "{e}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+        // A file that does not load is not edited.
+        std::fs::write(&path, "[fetch]\nintervall = 1\n").unwrap();
+        let e = add(&path, NewSource::feed("B", "https://b.example/")).unwrap_err();
+        assert!(e.to_string().contains("fix the configuration first"), "{e}");
+    }
+}
