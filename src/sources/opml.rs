@@ -18,6 +18,14 @@ use crate::config::Config;
 pub const MAX_BYTES: usize = 16 << 20;
 /// Deeper outlines are refused: readers nest folders two or three levels.
 pub const MAX_DEPTH: usize = 64;
+/// More feeds (and invalid outlines) in one file are refused: an import this large
+/// is a mistake, and the cap bounds what a hostile file can make us hold.
+pub const MAX_FEEDS: usize = 10_000;
+/// Longer names are cut, longer tags end at the last folder that fits, and an outline
+/// keeps this many tags.
+const MAX_NAME: usize = 200;
+const MAX_TAG: usize = 512;
+const MAX_TAGS: usize = 16;
 /// The namespace of the attribute that marks an index-page source (no feed).
 pub const NAMESPACE: &str = concat!(env!("CARGO_PKG_REPOSITORY"), "#opml");
 
@@ -65,6 +73,8 @@ pub enum OpmlError {
     NoBody,
     #[error("the OPML file nests outlines deeper than {MAX_DEPTH} levels")]
     TooDeep,
+    #[error("the OPML file has more than {MAX_FEEDS} outlines with a feed: import it in parts")]
+    TooMany,
     #[error("the OPML file is not well-formed XML at line {line}: {message}")]
     Xml { line: usize, message: String },
     #[error("the OPML file could not be read (the XML parser failed on it)")]
@@ -92,13 +102,20 @@ fn parse_text(text: &str) -> Result<Parsed, OpmlError> {
     let mut outlines: Vec<Level> = Vec::new();
     let (mut seen_root, mut seen_body) = (false, false);
     let mut title = String::new();
-    let line_at = |pos: u64| {
+    // Positions only grow, so lines are counted from where the last count stopped:
+    // counting from the start each time would be quadratic in a long one-line file.
+    let mut counted = (0usize, 1usize);
+    let mut line_at = |pos: u64| {
         let pos = usize::try_from(pos).unwrap_or(usize::MAX).min(text.len());
-        text.as_bytes()[..pos]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count()
-            + 1
+        let (from, line) = counted;
+        if pos > from {
+            let more = text.as_bytes()[from..pos]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count();
+            counted = (pos, line + more);
+        }
+        counted.1
     };
     loop {
         let at = reader.buffer_position();
@@ -158,6 +175,9 @@ fn parse_text(text: &str) -> Result<Parsed, OpmlError> {
             }
             "outline" if in_body => {
                 let level = outline(&start, empty, &outlines, line_at(at), &mut out);
+                if out.feeds.len() + out.invalid.len() > MAX_FEEDS {
+                    return Err(OpmlError::TooMany);
+                }
                 if !empty {
                     if outlines.len() >= MAX_DEPTH {
                         return Err(OpmlError::TooDeep);
@@ -193,11 +213,10 @@ fn outline(
     line: usize,
     out: &mut Parsed,
 ) -> Level {
-    let text = attr(e, "text").map(|t| clean(&t)).filter(|t| !t.is_empty());
-    let title = attr(e, "title")
-        .map(|t| clean(&t))
-        .filter(|t| !t.is_empty());
-    let label = text.clone().or(title.clone());
+    let label = attr(e, "text")
+        .map(|t| name(&t))
+        .filter(|t| !t.is_empty())
+        .or_else(|| attr(e, "title").map(|t| name(&t)).filter(|t| !t.is_empty()));
     let xml_url = attr(e, "xmlUrl");
     let links = attr(e, "kawaraban:links").filter(|l| !l.trim().is_empty());
     let page_url = links.as_ref().and_then(|_| attr(e, "url"));
@@ -224,28 +243,25 @@ fn outline(
         return None;
     };
     let mut tags: Vec<String> = Vec::new();
-    let folder = folders
-        .iter()
-        .flatten()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .join("/");
+    let folder = tag_path(
+        &folders
+            .iter()
+            .flatten()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join("/"),
+    );
     if !folder.is_empty() {
         tags.push(folder);
     }
     for c in attr(e, "category").unwrap_or_default().split(',') {
         let t = tag_path(c);
-        if !t.is_empty() && !tags.contains(&t) {
+        if !t.is_empty() && !tags.contains(&t) && tags.len() < MAX_TAGS {
             tags.push(t);
         }
     }
-    let name = label
-        .unwrap_or_else(|| url.host_str().unwrap_or("feed").to_owned())
-        .chars()
-        .take(200)
-        .collect();
     out.feeds.push(Feed {
-        name,
+        name: label.unwrap_or_else(|| url.host_str().unwrap_or("feed").to_owned()),
         url,
         html_url: attr(e, "htmlUrl").filter(|h| !h.trim().is_empty()),
         tags,
@@ -286,15 +302,36 @@ fn clean(s: &str) -> String {
         .join(" ")
 }
 
-/// A folder name or category as a tag (see [`crate::config::check_tag`]): `/`
-/// separates folders, commas are not allowed, empty parts are dropped.
+/// A name as shown: cleaned and cut to a sensible length.
+fn name(s: &str) -> String {
+    clean(s)
+        .chars()
+        .take(MAX_NAME)
+        .collect::<String>()
+        .trim_end()
+        .to_owned()
+}
+
+/// A folder path or category as a tag (see [`crate::config::check_tag`]): `/`
+/// separates folders, commas are not allowed, empty parts are dropped, and the
+/// deepest folders are left out when the path grows too long.
 fn tag_path(s: &str) -> String {
-    s.replace(',', " ")
+    let mut out = String::new();
+    for part in s
+        .replace(',', " ")
         .split('/')
-        .map(clean)
+        .map(name)
         .filter(|p| !p.is_empty())
-        .collect::<Vec<_>>()
-        .join("/")
+    {
+        if out.len() + part.len() + 1 > MAX_TAG {
+            break;
+        }
+        if !out.is_empty() {
+            out.push('/');
+        }
+        out.push_str(&part);
+    }
+    out
 }
 
 fn cut(s: &str) -> String {
@@ -536,6 +573,24 @@ mod tests {
             "<outline text=\"f\">".repeat(MAX_DEPTH + 1)
         );
         assert!(matches!(parse(deep.as_bytes()), Err(OpmlError::TooDeep)));
+        let many = format!(
+            "<opml><body>{}</body></opml>",
+            "<outline xmlUrl=\"https://a.example/\"/>".repeat(MAX_FEEDS + 1)
+        );
+        assert!(matches!(parse(many.as_bytes()), Err(OpmlError::TooMany)));
+        // Long folder names: the tag stays bounded and valid.
+        let long = format!(
+            "<opml><body>{}<outline xmlUrl=\"https://a.example/\"/>{}</body></opml>",
+            format!("<outline text=\"{}\">", "x".repeat(5000)).repeat(10),
+            "</outline>".repeat(10)
+        );
+        let p = parse(long.as_bytes()).unwrap();
+        assert!(
+            p.feeds[0].tags[0].len() <= MAX_TAG,
+            "{}",
+            p.feeds[0].tags[0].len()
+        );
+        crate::config::check_tag(&p.feeds[0].tags[0]).unwrap();
         let big = vec![b' '; MAX_BYTES + 1];
         assert!(matches!(parse(&big), Err(OpmlError::TooLarge)));
         // Whatever the bytes, no panic escapes.
