@@ -225,6 +225,10 @@ async fn check_says_what_would_be_stored_and_stores_nothing() {
         shown.contains("not compared with stored articles"),
         "{shown}"
     );
+    assert!(
+        shown.contains("of 2 items: 1 new posts, 0 folded into a story, 1 off topic"),
+        "{shown}"
+    );
 
     // After a fetch, the items are known; the check changes nothing in the store.
     let out = run(&cfg, &["fetch"]).await;

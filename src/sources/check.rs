@@ -522,22 +522,24 @@ pub fn render(r: &CheckReport) -> String {
         }
     }
     let count = |v: Verdict| r.items.iter().filter(|i| i.verdict == v).count();
+    let mut counts = vec![
+        format!("{} new posts", count(Verdict::Post)),
+        format!("{} folded into a story", count(Verdict::Folded)),
+        format!("{} off topic", count(Verdict::OffTopic)),
+        format!("{} too old", count(Verdict::TooOld)),
+        format!("{} already stored", count(Verdict::Stored)),
+    ];
+    if count(Verdict::Unread) > 0 {
+        counts.push(format!("{} pages not read", count(Verdict::Unread)));
+    }
     out.push_str(&format!(
-        "\n{} items: {} new posts, {} folded into a story, {} off topic, {} too old, {} already stored{}; nothing was stored\n",
+        "\nof {} items: {}; nothing was stored\n",
         r.items.len(),
-        count(Verdict::Post),
-        count(Verdict::Folded),
-        count(Verdict::OffTopic),
-        count(Verdict::TooOld),
-        count(Verdict::Stored),
-        match count(Verdict::Unread) {
-            0 => String::new(),
-            n => format!(", {n} pages not read"),
-        }
+        counts.join(", ")
     ));
     if !r.store_checked {
         out.push_str(
-            "the store could not be read: items were not compared with stored articles (already stored, same story as a stored post)\n",
+            "no store was read, so items were not compared with stored articles (already stored, same story as a stored post)\n",
         );
     }
     out
