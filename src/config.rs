@@ -301,6 +301,14 @@ pub struct SourceConfig {
     /// without fetching their page.
     #[serde(default)]
     pub prefilter: bool,
+    /// Labels for people, such as the folder an OPML import found the feed in
+    /// (`"News/Security"`: a folder path); exported back as OPML folders.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "one_or_many"
+    )]
+    pub tags: Vec<String>,
 }
 
 /// How much of a source's article a post carries.
@@ -471,6 +479,12 @@ impl Config {
                     )));
                 }
             }
+            if let Some(bad) = s.tags.iter().find_map(|t| check_tag(t).err()) {
+                return Err(ConfigError(format!(
+                    "{here}: source {:?}: key `tags`: {bad}",
+                    s.name
+                )));
+            }
             let url = &id.get_ref().0;
             if let Some((_, first)) = seen.iter().find(|(u, _)| *u == url) {
                 let (line, _) = line_col(text, first.start);
@@ -620,6 +634,25 @@ impl CategoryConfig {
             .replace("%5F", "_"),
         }
     }
+}
+
+/// A source tag: non-empty, its `/`-separated folder names non-empty and without
+/// surrounding spaces, no commas (OPML writes several tags comma-separated).
+pub fn check_tag(tag: &str) -> Result<(), String> {
+    if tag.contains(',') || tag.chars().any(char::is_control) {
+        return Err(format!(
+            "{tag:?} cannot be a tag (no commas or control characters)"
+        ));
+    }
+    if tag
+        .split('/')
+        .any(|part| part.is_empty() || part.trim() != part)
+    {
+        return Err(format!(
+            "{tag:?} cannot be a tag: write a name, or a folder path like \"News/Security\" (no empty parts, no spaces around `/`)"
+        ));
+    }
+    Ok(())
 }
 
 /// The key assigned on the line holding `offset`, for errors about its value.
@@ -903,6 +936,31 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.0.contains("full_text") && e.0.contains("always"), "{e}");
+    }
+
+    #[test]
+    fn source_tags_are_checked() {
+        let c = Config::parse(
+            "[[source]]\nname = \"A\"\nurl = \"https://a.example/\"\ntags = [\"News/Security\", \"毎日\"]\n[[source]]\nname = \"B\"\nurl = \"https://b.example/\"\ntags = \"One\"\n",
+            "f.toml",
+        )
+        .unwrap();
+        assert_eq!(c.sources[0].tags, ["News/Security", "毎日"]);
+        assert_eq!(c.sources[1].tags, ["One"]);
+        Config::parse(&c.to_resolved_toml(), "printed").unwrap();
+        for bad in ["", "a,b", "a//b", "/a", "a/", " a", "a / b"] {
+            let e = Config::parse(
+                &format!(
+                    "[[source]]\nname = \"A\"\nurl = \"https://a.example/\"\ntags = [{bad:?}]\n"
+                ),
+                "f.toml",
+            )
+            .unwrap_err();
+            assert!(
+                e.0.starts_with("f.toml:3:") && e.0.contains("key `tags`"),
+                "{bad:?}: {e}"
+            );
+        }
     }
 
     #[test]

@@ -45,6 +45,8 @@ pub struct Daemon {
     config: Config,
     /// Reloaded on SIGHUP and when it changes; see [`Daemon::watch_config`].
     config_path: Option<PathBuf>,
+    /// `/sources.opml`: the configured sources, as at start.
+    sources_opml: crate::server::SourcesOpml,
 }
 
 /// How often retention runs, and how long after start the first run waits (so a
@@ -98,6 +100,7 @@ impl Daemon {
             current_sources,
             config: config.clone(),
             config_path: None,
+            sources_opml: crate::server::SourcesOpml::new(crate::sources::opml::export(config)),
         })
     }
 
@@ -133,14 +136,17 @@ impl Daemon {
                 self.current_sources.clone(),
                 self.health.clone(),
             )
-            .with_retention(self.retention.clone());
+            .with_retention(self.retention.clone())
+            .with_sources_opml(self.sources_opml.clone());
             tokio::spawn(reloader.run(triggers, shutdown.clone()));
         }
         let admin = self.start_admin(shutdown.clone()).await?;
         self.start_retention(shutdown.clone());
         let mut server_stop = shutdown.clone();
         // The peer's address is what `/status` and `/metrics` are allowed by.
-        let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let app = router(state)
+            .merge(self.sources_opml.router())
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
         let server = tokio::spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
@@ -240,6 +246,8 @@ impl Daemon {
             .route("/stats", post(admin_stats))
             .route("/posts", post(admin_posts))
             .route("/post", post(admin_post))
+            .route("/sources", axum::routing::get(admin_sources))
+            .route("/check", post(admin_check))
             .with_state(admin);
         let mut stop = shutdown;
         tokio::spawn(async move {
@@ -387,6 +395,14 @@ async fn admin_posts(State(s): State<AdminState>, body: String) -> Response {
     }
 }
 
+/// Every source's fetch state, for `kawaraban sources list`.
+async fn admin_sources(State(s): State<AdminState>) -> Response {
+    match s.ingest.store.source_states() {
+        Ok(states) => json_response(&states),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
 /// `kawaraban post hide|show|pin|…`: the body is an [`crate::editor::EditRequest`]; the
 /// answer is the outcome or the command's error as JSON, so the command exits as it
 /// would without a daemon. The edit is flushed before the answer, so the served feeds
@@ -405,6 +421,27 @@ async fn admin_post(State(s): State<AdminState>, body: String) -> Response {
         Ok(Ok(edited)) => json_response(&serde_json::json!({ "ok": edited })),
         Ok(Err(e)) => json_response(&e),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+/// `kawaraban sources check` while the daemon holds the store: the source and the
+/// settings come from the configuration file the request names; nothing is written.
+async fn admin_check(State(s): State<AdminState>, body: String) -> Response {
+    use crate::sources::check;
+    let req: check::CheckRequest = match serde_json::from_str(&body) {
+        Ok(r) => r,
+        Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    };
+    let target = Config::load(&req.config)
+        .map_err(anyhow::Error::from)
+        .and_then(|c| check::target(&c, &req.source).map(|t| (c, t)));
+    let (config, (src, configured)) = match target {
+        Ok(t) => t,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("{e:#}")).into_response(),
+    };
+    match check::check(&config, &src, configured, Some(&s.ingest.store)).await {
+        Ok(report) => json_response(&report),
+        Err(e) => (StatusCode::BAD_GATEWAY, format!("{e:#}")).into_response(),
     }
 }
 

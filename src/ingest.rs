@@ -418,7 +418,7 @@ impl Ingest {
             tokio::task::yield_now().await;
             let mut article = to_article(src, &resp.final_url, entry, now);
             let stored = self.store.find(&article.key)?;
-            if stored.is_none() && too_old(&net.fetch, &article, now) {
+            if stored.is_none() && too_old(net.fetch.max_age.map(|d| d.0), &article, now) {
                 report.too_old += 1;
                 continue;
             }
@@ -526,32 +526,8 @@ impl Ingest {
                     continue;
                 }
             };
-            let published = x
-                .published
-                .filter(|p| *p <= now + chrono::Duration::hours(1));
-            let mut article = Article {
-                id: String::new(),
-                key: url.to_string(),
-                source_url: src.url.to_string(),
-                publisher: src.name.clone(),
-                link: Some(canonical_url(&final_url).to_string()),
-                title: x
-                    .title
-                    .clone()
-                    .unwrap_or_else(|| x.body_text.chars().take(60).collect()),
-                content_html: String::new(),
-                content_text: String::new(),
-                author: None,
-                tags: Vec::new(),
-                published,
-                first_seen: now,
-                updated: now,
-                full_text: false,
-                aliases: Vec::new(),
-                judgement: None,
-            };
-            fulltext::merge(&mut article, x);
-            if too_old(&net.fetch, &article, now) {
+            let article = index_article(src, &url, &final_url, x, now);
+            if too_old(net.fetch.max_age.map(|d| d.0), &article, now) {
                 report.too_old += 1;
                 continue;
             }
@@ -628,14 +604,51 @@ impl Ingest {
     }
 }
 
-fn too_old(fetch: &FetchConfig, article: &Article, now: DateTime<Utc>) -> bool {
-    match (fetch.max_age, article.published) {
+/// Whether an article is older than `[fetch] max_age` when first seen.
+pub fn too_old(max_age: Option<Duration>, article: &Article, now: DateTime<Utc>) -> bool {
+    match (max_age, article.published) {
         (Some(max_age), Some(published)) => now
             .signed_duration_since(published)
             .to_std()
-            .is_ok_and(|age| age > max_age.0),
+            .is_ok_and(|age| age > max_age),
         _ => false,
     }
+}
+
+/// An article found on an index page (`url`, read at `final_url`) and extracted.
+pub fn index_article(
+    src: &ResolvedSource,
+    url: &Url,
+    final_url: &Url,
+    x: crate::extract::Extracted,
+    now: DateTime<Utc>,
+) -> Article {
+    let published = x
+        .published
+        .filter(|p| *p <= now + chrono::Duration::hours(1));
+    let mut article = Article {
+        id: String::new(),
+        key: url.to_string(),
+        source_url: src.url.to_string(),
+        publisher: src.name.clone(),
+        link: Some(canonical_url(final_url).to_string()),
+        title: x
+            .title
+            .clone()
+            .unwrap_or_else(|| x.body_text.chars().take(60).collect()),
+        content_html: String::new(),
+        content_text: String::new(),
+        author: None,
+        tags: Vec::new(),
+        published,
+        first_seen: now,
+        updated: now,
+        full_text: false,
+        aliases: Vec::new(),
+        judgement: None,
+    };
+    fulltext::merge(&mut article, x);
+    article
 }
 
 /// A parsed entry as an article: keyed, sanitized, its date checked.

@@ -21,6 +21,7 @@ pub mod publish;
 pub mod reload;
 pub mod sanitize;
 pub mod server;
+pub mod sources;
 pub mod store;
 
 /// Sent with every request, so publishers can see who polls them and how to reach us.

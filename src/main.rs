@@ -142,6 +142,16 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// List, add, remove or check the configured sources.
+    Sources {
+        #[command(subcommand)]
+        command: SourcesCommand,
+    },
+    /// Export the sources as OPML, or import an OPML file's feeds.
+    Opml {
+        #[command(subcommand)]
+        command: OpmlCommand,
+    },
     /// Read an export into the store: all of it, or nothing when a line is bad.
     #[command(
         after_help = "Needs the store to itself: stop the daemon first. Articles keep their ids, dates and judgements; the indexes are rebuilt.\n\nExamples:\n  kawaraban import backup.jsonl\n  kawaraban import --replace < backup.jsonl"
@@ -206,6 +216,78 @@ enum PostCommand {
     Unfold { id: String },
     /// Publish an article the topic filter skipped.
     Publish { id: String },
+}
+
+#[derive(Subcommand)]
+enum SourcesCommand {
+    /// Each source with how fetching it goes: last success, failures, articles, next poll.
+    #[command(
+        after_help = "Examples:\n  kawaraban sources list\n  kawaraban sources list --json | jq '.[] | select(.consecutive_failures > 0)'"
+    )]
+    List {
+        /// One JSON array, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a feed to the configuration file (its comments and layout are kept).
+    #[command(
+        after_help = "Examples:\n  kawaraban sources add '山手新報' https://yamate.example/index.rdf\n  kawaraban sources add 'Harbor Times' https://harbor.example/atom.xml --interval 2h --selector 'div.story' --tag News/World\n\nA running daemon polls the new source after its next start."
+    )]
+    Add {
+        /// The publisher name shown in attributions.
+        name: String,
+        /// The feed's URL.
+        url: String,
+        /// How often it is polled ("30m", "2h"); default `[fetch] interval`.
+        #[arg(long)]
+        interval: Option<String>,
+        /// CSS selector for the article body (repeatable).
+        #[arg(long)]
+        selector: Vec<String>,
+        /// A tag, such as a folder path "News/Security" (repeatable).
+        #[arg(long)]
+        tag: Vec<String>,
+    },
+    /// Remove a source from the configuration file, by URL or by name.
+    #[command(
+        after_help = "Examples:\n  kawaraban sources remove https://yamate.example/index.rdf\n  kawaraban sources remove '山手新報'   # refused when several sources share the name"
+    )]
+    Remove {
+        #[arg(value_name = "URL-or-NAME")]
+        source: String,
+    },
+    /// Fetch a source once and show what a poll would store and why, storing nothing.
+    #[command(
+        after_help = "A URL that is not configured is checked with the default settings.\n\nExamples:\n  kawaraban sources check '山手新報'\n  kawaraban sources check https://new.example/feed --json"
+    )]
+    Check {
+        #[arg(value_name = "URL-or-NAME")]
+        source: String,
+        /// The report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum OpmlCommand {
+    /// Write the sources as OPML 2.0 (tags become folders).
+    #[command(after_help = "Example:\n  kawaraban opml export --out sources.opml")]
+    Export {
+        /// Write to this file instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Add the feeds of an OPML file (from any feed reader) to the configuration file.
+    #[command(
+        after_help = "Folders become tags; feeds already configured (same URL) are skipped.\n\nExamples:\n  kawaraban opml import subscriptions.opml --dry-run\n  kawaraban opml import subscriptions.opml"
+    )]
+    Import {
+        file: PathBuf,
+        /// Report what would be added without changing the configuration.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -332,7 +414,204 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         }
         Command::Stats { json } => store_stats(&load_config(&cli.config)?, json).await,
         Command::Prune => prune(&load_config(&cli.config)?).await,
+        Command::Sources { command } => sources_command(&cli.config, command).await,
+        Command::Opml { command } => opml_command(&cli.config, command),
     }
+}
+
+/// Exit 2 for what the user can fix in the request, 1 for the rest.
+fn sources_failure(e: anyhow::Error) -> Failure {
+    if e.downcast_ref::<kawaraban::sources::UsageError>().is_some() {
+        Failure(2, e)
+    } else {
+        Failure(1, e)
+    }
+}
+
+async fn sources_command(path: &Path, command: SourcesCommand) -> Result<u8, Failure> {
+    use kawaraban::sources::{self, check, edit::NewSource, status};
+    match command {
+        SourcesCommand::List { json } => {
+            let config = load_config(path)?;
+            let states = source_states(&config).await?;
+            let rows = status::rows(&config, states.as_deref().unwrap_or_default());
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&rows).context("writing JSON")?
+                );
+            } else {
+                print!("{}", status::table(&rows, chrono::Utc::now()));
+                if states.is_none() {
+                    eprintln!(
+                        "no store at {} yet: no source has been polled",
+                        config.store.path.display()
+                    );
+                }
+            }
+        }
+        SourcesCommand::Add {
+            name,
+            url,
+            interval,
+            selector,
+            tag,
+        } => {
+            let new = NewSource {
+                interval,
+                selector,
+                tags: tag,
+                ..NewSource::feed(name.clone(), url.clone())
+            };
+            sources::add(path, new).map_err(sources_failure)?;
+            eprintln!(
+                "added {name:?} ({url}) to {}; a running daemon polls it after its next start",
+                path.display()
+            );
+        }
+        SourcesCommand::Remove { source } => {
+            let (name, url) = sources::remove(path, &source).map_err(sources_failure)?;
+            eprintln!(
+                "removed {name:?} ({url}) from {}; what it stored stays in the store",
+                path.display()
+            );
+        }
+        SourcesCommand::Check { source, json } => {
+            let config = load_config(path)?;
+            let (src, configured) = check::target(&config, &source).map_err(sources_failure)?;
+            let report = match source_store(&config)? {
+                StoreAccess::Open(store) => {
+                    check::check(&config, &src, configured, Some(&store)).await?
+                }
+                StoreAccess::Missing => check::check(&config, &src, configured, None).await?,
+                StoreAccess::Daemon => {
+                    let socket = admin::socket_path(&config.store.path);
+                    let req = check::CheckRequest {
+                        config: std::path::absolute(path)
+                            .with_context(|| format!("resolving {}", path.display()))?,
+                        source: source.clone(),
+                    };
+                    let body = serde_json::to_string(&req).context("writing the request")?;
+                    match admin::request(&socket, "POST", "/check", &body).await {
+                        Ok(answer) => {
+                            serde_json::from_str(&answer).context("reading the daemon's answer")?
+                        }
+                        Err(e) if !admin::daemon_running(&socket).await => {
+                            eprintln!(
+                                "the store is held but no daemon answers ({e:#}): checking without it"
+                            );
+                            check::check(&config, &src, configured, None).await?
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            };
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).context("writing JSON")?
+                );
+            } else {
+                print!("{}", check::render(&report));
+            }
+        }
+    }
+    Ok(0)
+}
+
+enum StoreAccess {
+    Open(Store),
+    /// A running daemon holds it.
+    Daemon,
+    /// Nothing was ever stored: no store to open (and none is created).
+    Missing,
+}
+
+fn source_store(config: &Config) -> Result<StoreAccess, Failure> {
+    if !config.store.path.exists() {
+        return Ok(StoreAccess::Missing);
+    }
+    Ok(match open_store(config)? {
+        Some(store) => StoreAccess::Open(store),
+        None => StoreAccess::Daemon,
+    })
+}
+
+/// Every source's fetch state, from the store or the daemon holding it; None when
+/// there is no store yet.
+async fn source_states(
+    config: &Config,
+) -> Result<Option<Vec<(String, kawaraban::store::SourceState)>>, Failure> {
+    Ok(match source_store(config)? {
+        StoreAccess::Missing => None,
+        StoreAccess::Open(store) => Some(store.source_states()?),
+        StoreAccess::Daemon => {
+            let socket = admin::socket_path(&config.store.path);
+            let body = admin::request(&socket, "GET", "/sources", "").await?;
+            Some(serde_json::from_str(&body).context("reading the daemon's answer")?)
+        }
+    })
+}
+
+fn opml_command(path: &Path, command: OpmlCommand) -> Result<u8, Failure> {
+    use kawaraban::sources::{self, opml};
+    match command {
+        OpmlCommand::Export { out } => {
+            let xml = opml::export(&load_config(path)?);
+            match out {
+                None => print!("{xml}"),
+                Some(out) => sources::write_atomic(&out, &xml)?,
+            }
+        }
+        OpmlCommand::Import { file, dry_run } => {
+            let bytes = read_bounded(&file, opml::MAX_BYTES)
+                .map_err(|e| Failure(2, e.context(format!("{}", file.display()))))?;
+            let report = sources::import_opml(path, &bytes, dry_run)
+                .map_err(|e| sources_failure(e.context(format!("importing {}", file.display()))))?;
+            let verb = if dry_run { "would add" } else { "added" };
+            for f in &report.added {
+                let tags = if f.tags.is_empty() {
+                    String::new()
+                } else {
+                    format!("  [{}]", f.tags.join(", "))
+                };
+                println!("{verb:<13} {}  {}{tags}", f.name, f.url);
+            }
+            for (f, existing) in &report.duplicates {
+                println!(
+                    "{:<13} {}  {}  (already the source {existing:?})",
+                    "skipped", f.name, f.url
+                );
+            }
+            for i in &report.invalid {
+                println!("{:<13} line {}: {}  ({})", "invalid", i.line, i.text, i.why);
+            }
+            println!(
+                "{} {verb}, {} skipped as duplicates, {} invalid{}",
+                report.added.len(),
+                report.duplicates.len(),
+                report.invalid.len(),
+                if dry_run || report.added.is_empty() {
+                    format!("; {} was not changed", path.display())
+                } else {
+                    format!(" ({} updated)", path.display())
+                }
+            );
+        }
+    }
+    Ok(0)
+}
+
+/// A file's bytes, refused when larger than `max`.
+fn read_bounded(path: &Path, max: usize) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read;
+    let f = std::fs::File::open(path)?;
+    let mut bytes = Vec::new();
+    f.take(max as u64 + 1).read_to_end(&mut bytes)?;
+    if bytes.len() > max {
+        anyhow::bail!("larger than {} MiB", max >> 20);
+    }
+    Ok(bytes)
 }
 
 /// Opens the store for export or import, which read or replace all of it at once: a

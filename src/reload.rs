@@ -103,6 +103,7 @@ pub struct Reloader {
     pub health: Arc<Health>,
     /// What retention keeps: `[store] keep_days` / `keep_max` apply from the next run.
     retention: Option<Arc<std::sync::RwLock<crate::store::retention::Policy>>>,
+    sources_opml: Option<crate::server::SourcesOpml>,
 }
 
 impl Reloader {
@@ -124,7 +125,13 @@ impl Reloader {
             sources,
             health,
             retention: None,
+            sources_opml: None,
         }
+    }
+
+    pub fn with_sources_opml(mut self, opml: crate::server::SourcesOpml) -> Reloader {
+        self.sources_opml = Some(opml);
+        self
     }
 
     pub fn with_retention(
@@ -257,6 +264,9 @@ impl Reloader {
             self.cache.set_site(Site::new(new));
         }
         self.health.set_admin_allow(new.server.admin_allow.clone());
+        if let Some(opml) = &self.sources_opml {
+            opml.set(crate::sources::opml::export(new));
+        }
         if let Some(policy) = &self.retention {
             *policy.write().unwrap_or_else(|p| p.into_inner()) = new.store.retention();
         }

@@ -49,6 +49,66 @@ pub fn router(state: AppState) -> Router {
     }
 }
 
+/// `/sources.opml`: the configured sources as OPML 2.0, for feed readers (subscribe
+/// to what the blog reads). A reload of the configuration replaces it.
+#[derive(Clone)]
+pub struct SourcesOpml(Arc<std::sync::RwLock<Arc<OpmlDoc>>>);
+
+struct OpmlDoc {
+    etag: String,
+    modified: DateTime<Utc>,
+    body: Bytes,
+    gz: Bytes,
+}
+
+impl OpmlDoc {
+    fn new(opml: String) -> OpmlDoc {
+        OpmlDoc {
+            etag: format!("\"{}\"", &crate::article::hex_digest(opml.as_bytes())[..24]),
+            modified: Utc::now(),
+            gz: crate::publish::gzip(opml.as_bytes()),
+            body: Bytes::from(opml),
+        }
+    }
+}
+
+impl SourcesOpml {
+    pub fn new(opml: String) -> SourcesOpml {
+        SourcesOpml(Arc::new(std::sync::RwLock::new(Arc::new(OpmlDoc::new(
+            opml,
+        )))))
+    }
+
+    fn current(&self) -> Arc<OpmlDoc> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Serves `opml` from now on; the same text keeps its ETag and date.
+    pub fn set(&self, opml: String) {
+        if self.current().body.as_ref() != opml.as_bytes() {
+            *self.0.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(OpmlDoc::new(opml));
+        }
+    }
+
+    pub fn router(&self) -> Router {
+        let doc = self.clone();
+        Router::new().route(
+            "/sources.opml",
+            get(move |headers: HeaderMap| async move {
+                let d = doc.current();
+                cached_response(
+                    &headers,
+                    "text/x-opml; charset=utf-8",
+                    &d.etag,
+                    d.modified,
+                    &d.body,
+                    &d.gz,
+                )
+            }),
+        )
+    }
+}
+
 /// Every published path: feeds, pages, the stylesheet.
 async fn site(State(s): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
     // Still percent-encoded: the site splits the path first and decodes each segment,

@@ -251,7 +251,8 @@ pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-fn gzip(data: &[u8]) -> Bytes {
+/// The gzip form of a response body, for clients that accept it.
+pub fn gzip(data: &[u8]) -> Bytes {
     use std::io::Write;
     let mut enc = flate2::write::GzEncoder::new(
         Vec::with_capacity(data.len() / 3),
