@@ -207,7 +207,7 @@ def serve_and_measure(exe, cfg, listen):
                     sys.exit(f"the daemon did not come up:\n{log.read().decode(errors='replace')}")
                 time.sleep(0.2)
         paths = ["/feed.atom", "/feed.rss", "/feed.json", "/", "/page/2/", "/page/500/",
-                 "/style.css", "/archive/2026/10/", "/archive/2025/06/"]
+                 "/style.css", "/archive/2026/10/", "/archive/2026/10/page/2/"]
         for _, slug in CATEGORIES:
             paths += [f"/category/{slug}.atom", f"/category/{slug}.rss",
                       f"/category/{slug}.json", f"/category/{slug}/",

@@ -163,6 +163,8 @@ struct Inner {
     /// Keys of pruned articles → when they were pruned (see `retention`).
     tombstones: sled::Tree,
     pins: sled::Tree,
+    /// Ids of articles whose category the operator chose: the classifier's examples.
+    manual: sled::Tree,
     meta: sled::Tree,
     /// Bumped on every article write.
     generation: AtomicU64,
@@ -226,6 +228,32 @@ impl Store {
         }
         let pending = db.open_tree("pending")?;
         // Articles stored before judging existed are judged once, at the next pass.
+        // The post index once held ids alone; pages now choose their posts from it.
+        if meta.get("post_index")?.is_none() {
+            let posts = db.open_tree("posts")?;
+            for item in posts.iter() {
+                let (k, v) = item?;
+                if v.contains(&0) {
+                    continue;
+                }
+                if let Some(bytes) = articles.get(&v)? {
+                    let a: Article = decode(&bytes)?;
+                    posts.insert(k, post_value(&a.id, a.judgement.as_ref()))?;
+                }
+            }
+            meta.insert("post_index", "2")?;
+        }
+        let manual = db.open_tree("manual")?;
+        if meta.get("manual_index")?.is_none() {
+            for item in articles.iter() {
+                let (id, bytes) = item?;
+                let a: Article = decode(&bytes)?;
+                if is_manual(&a) {
+                    manual.insert(id, &[])?;
+                }
+            }
+            meta.insert("manual_index", "1")?;
+        }
         if meta.get("judging")?.is_none() {
             for item in articles.iter() {
                 pending.insert(item?.0, &[])?;
@@ -244,6 +272,7 @@ impl Store {
                 tombstones: db.open_tree("tombstones")?,
                 pending,
                 pins: db.open_tree("pins")?,
+                manual,
                 meta,
                 articles,
                 db,
@@ -361,7 +390,7 @@ impl Store {
                     posts.remove(time_key(old.story_time(), &old.id))?;
                     posts.insert(
                         time_key(merged.story_time(), &merged.id),
-                        merged.id.as_bytes(),
+                        post_value(&merged.id, merged.judgement.as_ref()),
                     )?;
                 }
                 Ok((Upsert::Updated, merged))
@@ -427,19 +456,28 @@ impl Store {
             if out.len() >= n {
                 break;
             }
-            let (_, id) = item?;
-            if let Some(bytes) = self.inner.articles.get(&id)? {
+            let (_, v) = item?;
+            if let Some(bytes) = self.inner.articles.get(post_id(&v))? {
                 out.push(decode(&bytes)?);
             }
         }
         Ok(out)
     }
 
+    /// The post index, newest first: each post's time, id and category, without reading the posts themselves (a page picks
+    /// its posts here and reads only those).
+    pub fn post_refs(&self) -> impl Iterator<Item = Result<PostRef, StoreError>> + '_ {
+        self.inner.posts.iter().rev().map(|item| {
+            item.map(|(k, v)| PostRef::parse(&k, &v))
+                .map_err(Into::into)
+        })
+    }
+
     /// Every post, newest first, read lazily.
     pub fn posts_newest_first(&self) -> impl Iterator<Item = Result<Article, StoreError>> + '_ {
         self.inner.posts.iter().rev().filter_map(move |item| {
             let id = match item {
-                Ok((_, id)) => id,
+                Ok((_, v)) => post_id(&v).to_vec(),
                 Err(e) => return Some(Err(e.into())),
             };
             match self.inner.articles.get(&id) {
@@ -480,9 +518,10 @@ impl Store {
             &i.fingerprints,
             &i.pending,
             &i.pins,
+            &i.manual,
         )
             .transaction(
-                |(articles, posts, dedup_tree, fingerprints, pending, pins)| {
+                |(articles, posts, dedup_tree, fingerprints, pending, pins, manual)| {
                     for new in &plan.articles {
                         let Some(bytes) = articles.get(new.id.as_bytes())? else {
                             continue;
@@ -508,12 +547,20 @@ impl Store {
                             .and_then(|j| j.story_time)
                             .unwrap_or_else(|| cur.post_time());
                         if is_post {
-                            posts.insert(time_key(new_time, &cur.id), cur.id.as_bytes())?;
+                            posts.insert(
+                                time_key(new_time, &cur.id),
+                                post_value(&cur.id, new.judgement.as_ref()),
+                            )?;
                         }
                         if new.id == plan.id && cur.same_content(new) {
                             pending.remove(cur.id.as_bytes())?;
                         }
                         cur.judgement = new.judgement.clone();
+                        if is_manual(&cur) {
+                            manual.insert(cur.id.as_bytes(), &[])?;
+                        } else {
+                            manual.remove(cur.id.as_bytes())?;
+                        }
                         articles.insert(
                             cur.id.as_bytes(),
                             serde_json::to_vec(&cur).map_err(|e| abort(e.to_string()))?,
@@ -599,11 +646,14 @@ impl Store {
             .map(|t| t.with_timezone(&Utc)))
     }
 
-    /// Categories the operator set by hand: training examples for the classifier.
+    /// Categories the operator set by hand: training examples for the classifier. Read
+    /// through their own index, so a daemon's start does not read every stored article.
     pub fn confirmed_examples(&self) -> Result<Vec<crate::judge::category::Example>, StoreError> {
         let mut out = Vec::new();
-        for a in self.all_articles() {
-            let a = a?;
+        for id in self.inner.manual.iter().keys() {
+            let Some(a) = self.get(&String::from_utf8_lossy(&id?))? else {
+                continue;
+            };
             if let Some(c) = a
                 .judgement
                 .as_ref()
@@ -847,6 +897,7 @@ impl Store {
             &i.pending,
             &i.tombstones,
             &i.pins,
+            &i.manual,
         ];
         let mut old: Vec<Vec<sled::IVec>> = Vec::with_capacity(trees.len());
         for tree in trees {
@@ -901,10 +952,10 @@ impl Store {
         for (k, (_, id)) in by_key {
             writes.trees[2].push((k.as_bytes().to_vec(), id.as_bytes().to_vec()));
         }
-        let [a, b, c, d, e, f, g, h, t, p] = trees;
+        let [a, b, c, d, e, f, g, h, t, p, m] = trees;
         let result =
-            (a, b, c, d, e, f, g, h, t, p).transaction(|(a, b, c, d, e, f, g, h, t, p)| {
-                let tx = [a, b, c, d, e, f, g, h, t, p];
+            (a, b, c, d, e, f, g, h, t, p, m).transaction(|(a, b, c, d, e, f, g, h, t, p, m)| {
+                let tx = [a, b, c, d, e, f, g, h, t, p, m];
                 for (tree, keys) in tx.iter().zip(&old) {
                     for k in keys {
                         tree.remove(k.clone())?;
@@ -931,7 +982,7 @@ impl Store {
 /// What an import writes, per tree, in the order of `Store::import`'s tuple.
 #[derive(Default)]
 struct Writes {
-    trees: [Vec<(Vec<u8>, Vec<u8>)>; 10],
+    trees: [Vec<(Vec<u8>, Vec<u8>)>; 11],
 }
 
 impl Writes {
@@ -942,10 +993,13 @@ impl Writes {
         self.trees[1].push((time_key(a.post_time(), &a.id), id.clone()));
         if let Some(j) = &a.judgement {
             if j.is_post() {
-                self.trees[4].push((time_key(a.story_time(), &a.id), id.clone()));
+                self.trees[4].push((time_key(a.story_time(), &a.id), post_value(&a.id, Some(j))));
             }
             if let Some(t) = j.editor.pinned {
                 self.trees[9].push((time_key(t, &a.id), id.clone()));
+            }
+            if is_manual(a) {
+                self.trees[10].push((id.clone(), Vec::new()));
             }
             // Judging indexes an on-topic article's fingerprint and drops an off-topic one's.
             if j.topic.on_topic {
@@ -1068,6 +1122,57 @@ fn dedup_key(k: u64, time_and_id: &[u8]) -> Vec<u8> {
     let mut key = k.to_be_bytes().to_vec();
     key.extend_from_slice(time_and_id);
     key
+}
+
+/// A post index entry's value: the id, then (after a NUL) the category's slug. Stores written before the category was kept here
+/// hold the id alone; `Store::open` rewrites them once.
+fn post_value(id: &str, j: Option<&crate::judge::Judgement>) -> Vec<u8> {
+    let mut v = id.as_bytes().to_vec();
+    v.push(0);
+    if let Some(c) = j.and_then(|j| j.category.as_ref()) {
+        v.extend_from_slice(c.slug.as_bytes());
+    }
+    v
+}
+
+fn is_manual(a: &Article) -> bool {
+    a.judgement
+        .as_ref()
+        .and_then(|j| j.category.as_ref())
+        .is_some_and(|c| c.manual)
+}
+
+fn post_id(value: &[u8]) -> &[u8] {
+    value.split(|b| *b == 0).next().unwrap_or(value)
+}
+
+/// One entry of the post index (see [`Store::post_refs`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PostRef {
+    /// The story's time, which orders the blog.
+    pub time: DateTime<Utc>,
+    pub id: String,
+    pub category: Option<String>,
+}
+
+impl PostRef {
+    fn parse(key: &[u8], value: &[u8]) -> PostRef {
+        let secs = key
+            .get(..8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map_or(0, |b| (u64::from_be_bytes(b) ^ (1 << 63)) as i64);
+        let mut parts = value.split(|b| *b == 0);
+        let id = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
+        let category = parts
+            .next()
+            .filter(|c| !c.is_empty())
+            .map(|c| String::from_utf8_lossy(c).into_owned());
+        PostRef {
+            time: DateTime::from_timestamp(secs, 0).unwrap_or_default(),
+            id,
+            category,
+        }
+    }
 }
 
 /// Sorts by time as bytes: the sign bit is flipped so dates before 1970 order too.
@@ -1243,6 +1348,60 @@ mod tests {
         assert_eq!((ex.len(), ex[0].category.as_str()), (1, "ニュース"));
         // A post's fingerprint was removed with `fingerprint: None`; it is still a post.
         assert_eq!(store.newest_posts(10).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn an_older_stores_indexes_are_rebuilt_once_at_open() {
+        use crate::config::CategoryConfig;
+        use crate::judge::category::Categorizer;
+        use crate::judge::{Judge, judge_pending};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let cats = [CategoryConfig {
+            name: "ニュース".into(),
+            slug: Some("news".into()),
+            keywords: Vec::new(),
+            examples: None,
+            default: true,
+        }];
+        let judge = Judge {
+            categories: Categorizer::new(&cats, &[]).unwrap(),
+            ..Judge::permissive()
+        };
+        let id = {
+            let store = Store::open(&path, 1 << 20).unwrap();
+            let (_, a) = store
+                .upsert(
+                    article("https://a.example/1", "一", Some("2026-01-02T00:00:00Z")),
+                    Utc::now(),
+                )
+                .unwrap();
+            judge_pending(&store, &judge).unwrap();
+            let mut set = store.get(&a.id).unwrap().unwrap();
+            set.judgement.as_mut().unwrap().category = judge.categories.manual("ニュース");
+            store.set_judgements(vec![set]).unwrap();
+            // As an older kawaraban left it: bare ids in the post index, no index of
+            // the operator's categories.
+            let i = &store.inner;
+            for item in i.posts.iter() {
+                let (k, _) = item.unwrap();
+                i.posts.insert(k, a.id.as_bytes()).unwrap();
+            }
+            i.manual.clear().unwrap();
+            i.meta.remove("post_index").unwrap();
+            i.meta.remove("manual_index").unwrap();
+            store.flush().unwrap();
+            a.id
+        };
+        let store = Store::open(&path, 1 << 20).unwrap();
+        let refs: Vec<PostRef> = store.post_refs().map(Result::unwrap).collect();
+        assert_eq!(refs.len(), 1);
+        assert_eq!(
+            (refs[0].id.as_str(), refs[0].category.as_deref()),
+            (id.as_str(), Some("news"))
+        );
+        assert_eq!(refs[0].time.to_rfc3339(), "2026-01-02T00:00:00+00:00");
+        assert_eq!(store.confirmed_examples().unwrap().len(), 1);
     }
 
     /// Every tree but `meta`, as raw pairs: what an import must rebuild.

@@ -15,7 +15,7 @@ use serde::Serialize;
 use super::{Post, atom, fill, gzip, json, rss, strftime};
 use crate::article::Article;
 use crate::config::{BlogConfig, Config, Republish};
-use crate::store::{Store, StoreError};
+use crate::store::{PostRef, Store, StoreError};
 
 /// One rendered resource with what serving it needs.
 #[derive(Debug)]
@@ -67,7 +67,7 @@ enum Format {
 enum Target {
     Feed(Option<String>, Format),
     Page(Option<String>, usize),
-    Archive(i32, u32),
+    Archive(i32, u32, usize),
     Post(String),
     Style,
 }
@@ -108,7 +108,13 @@ fn parse_path(path: &str) -> Option<Target> {
         }
         ["archive", y, m, ""] | ["archive", y, m, "index.html"] => {
             let (y, m) = (y.parse().ok()?, m.parse().ok()?);
-            (1..=12).contains(&m).then_some(Target::Archive(y, m))
+            (1..=12).contains(&m).then_some(Target::Archive(y, m, 1))
+        }
+        ["archive", y, m, "page", n, ""] | ["archive", y, m, "page", n, "index.html"] => {
+            let (y, m) = (y.parse().ok()?, m.parse().ok()?);
+            (1..=12)
+                .contains(&m)
+                .then_some(Target::Archive(y, m, page_no(n)?))
         }
         ["post", id, ""] | ["post", id, "index.html"] => Some(Target::Post((*id).to_owned())),
         _ => None,
@@ -238,20 +244,22 @@ impl Site {
         }))
     }
 
-    /// Posts newest first that pass `keep`, after skipping `skip` of them; at most `n`,
-    /// and whether more follow.
+    /// Posts newest first whose index entry passes `keep`, after skipping `skip` of
+    /// them; at most `n`, and whether more follow. Chosen on the post index alone: only
+    /// the posts shown are read, so a deep page or a rare category costs no more memory
+    /// than the first page.
     fn select(
         &self,
         store: &Store,
-        keep: impl Fn(&Article) -> bool,
+        keep: impl Fn(&PostRef) -> bool,
         skip: usize,
         n: usize,
     ) -> Result<(Vec<Post>, bool), StoreError> {
         let mut out = Vec::with_capacity(n.min(256));
         let mut seen = 0;
-        for a in store.posts_newest_first() {
-            let a = a?;
-            if !keep(&a) {
+        for p in store.post_refs() {
+            let p = p?;
+            if !keep(&p) {
                 continue;
             }
             seen += 1;
@@ -261,7 +269,9 @@ impl Site {
             if out.len() == n {
                 return Ok((out, true));
             }
-            out.push(self.post(a, store)?);
+            if let Some(a) = store.get(&p.id)? {
+                out.push(self.post(a, store)?);
+            }
         }
         Ok((out, false))
     }
@@ -280,7 +290,7 @@ impl Site {
         }
         let rest_skip = skip.saturating_sub(ids.len());
         let (rest, more) =
-            self.select(store, |a| !ids.contains(&a.id), rest_skip, n - out.len())?;
+            self.select(store, |p| !ids.contains(&p.id), rest_skip, n - out.len())?;
         out.extend(rest);
         let more = more || skip + n < ids.len();
         Ok((out, more))
@@ -310,12 +320,7 @@ impl Site {
         };
         let in_category = |slug: &str| {
             let slug = decode(slug);
-            move |a: &Article| {
-                a.judgement
-                    .as_ref()
-                    .and_then(|j| j.category.as_ref())
-                    .is_some_and(|c| decode(&c.slug) == slug)
-            }
+            move |p: &PostRef| p.category.as_deref().is_some_and(|c| decode(c) == slug)
         };
         let mut r = match target {
             Target::Style => Resource::new(
@@ -397,25 +402,33 @@ impl Site {
                 });
                 self.page(path, &posts, heading, newer, older, feeds)?
             }
-            Target::Archive(year, month) => {
-                let (posts, _) = self.select(
+            Target::Archive(year, month, page) => {
+                let size = self.blog.page_size;
+                let (posts, more) = self.select(
                     store,
-                    |a| {
-                        let t = a.story_time().with_timezone(&self.blog.timezone.0);
+                    |p| {
+                        let t = p.time.with_timezone(&self.blog.timezone.0);
                         t.year() == year && t.month() == month
                     },
-                    0,
-                    usize::MAX,
+                    (page - 1).saturating_mul(size),
+                    size,
                 )?;
                 if posts.is_empty() {
                     return Ok(None);
                 }
+                let base = format!("archive/{year}/{month:02}/");
+                let newer = match page {
+                    1 => None,
+                    2 => Some(base.clone()),
+                    n => Some(format!("{base}page/{}/", n - 1)),
+                };
+                let older = more.then(|| format!("{base}page/{}/", page + 1));
                 self.page(
                     path,
                     &posts,
                     Some(format!("{year}/{month:02}")),
-                    None,
-                    None,
+                    newer,
+                    older,
                     None,
                 )?
             }
@@ -535,20 +548,22 @@ impl Site {
             .iter()
             .map(|s| s.to_string())
             .collect();
-        let mut months: Vec<(i32, u32)> = Vec::new();
+        // Newest first, so each month's posts come together.
+        let mut months: Vec<((i32, u32), usize)> = Vec::new();
         let mut per_category: HashMap<String, usize> = HashMap::new();
         let mut total = 0;
-        for a in store.posts_newest_first() {
-            let a = a?;
+        for p in store.post_refs() {
+            let p = p?;
             total += 1;
-            let t = a.story_time().with_timezone(&self.blog.timezone.0);
-            if !months.contains(&(t.year(), t.month())) {
-                months.push((t.year(), t.month()));
+            let t = p.time.with_timezone(&self.blog.timezone.0);
+            match months.last_mut() {
+                Some((m, n)) if *m == (t.year(), t.month()) => *n += 1,
+                _ => months.push(((t.year(), t.month()), 1)),
             }
-            if let Some(c) = a.judgement.as_ref().and_then(|j| j.category.as_ref()) {
-                *per_category.entry(c.slug.clone()).or_default() += 1;
+            if let Some(c) = p.category {
+                *per_category.entry(c).or_default() += 1;
             }
-            paths.push(format!("post/{}/", a.id));
+            paths.push(format!("post/{}/", p.id));
         }
         let pages = |n: usize| n.div_ceil(self.blog.page_size).max(1);
         paths.extend((2..=pages(total)).map(|p| format!("page/{p}/")));
@@ -560,7 +575,10 @@ impl Site {
             let n = per_category.get(&c.slug).copied().unwrap_or(0);
             paths.extend((2..=pages(n)).map(|p| format!("category/{}/page/{p}/", c.slug)));
         }
-        paths.extend(months.iter().map(|(y, m)| format!("archive/{y}/{m:02}/")));
+        for ((y, m), n) in months {
+            paths.push(format!("archive/{y}/{m:02}/"));
+            paths.extend((2..=pages(n)).map(|p| format!("archive/{y}/{m:02}/page/{p}/")));
+        }
         Ok(paths)
     }
 
@@ -888,6 +906,38 @@ republish = "title"
     }
 
     #[test]
+    fn a_months_archive_is_paged_like_the_front_page() {
+        let dir = tempfile::tempdir().unwrap();
+        let (config, store) = english(dir.path());
+        let site = Site::new(&config);
+        // Three posts in December 2018, two per page: the newest two, then the oldest.
+        let first = page(&site, &store, "archive/2018/12/");
+        assert!(
+            first.contains("title &lt; story") && first.contains("excerpt &lt; story"),
+            "{first}"
+        );
+        assert!(!first.contains("full &lt; story"), "{first}");
+        assert!(first.contains("archive/2018/12/page/2/"), "{first}");
+        let second = page(&site, &store, "archive/2018/12/page/2/");
+        assert!(second.contains("full &lt; story"), "{second}");
+        assert!(
+            second.contains("href=\"../../../../../archive/2018/12/\">newer posts"),
+            "{second}"
+        );
+        assert!(
+            site.render(&store, "archive/2018/12/page/3/")
+                .unwrap()
+                .is_none()
+        );
+        let paths = site.paths(&store).unwrap();
+        assert!(
+            paths.contains(&"archive/2018/12/page/2/".to_owned()),
+            "{paths:?}"
+        );
+        assert!(!paths.contains(&"archive/2018/12/page/3/".to_owned()));
+    }
+
+    #[test]
     fn paths_parse() {
         assert_eq!(parse_path("/"), Some(Target::Page(None, 1)));
         assert_eq!(
@@ -907,7 +957,7 @@ republish = "title"
         assert_eq!(parse_path("page/0/"), None);
         assert_eq!(
             parse_path("archive/2019/07/"),
-            Some(Target::Archive(2019, 7))
+            Some(Target::Archive(2019, 7, 1))
         );
         assert_eq!(parse_path("archive/2019/13/"), None);
         assert_eq!(parse_path("post/abc/"), Some(Target::Post("abc".into())));

@@ -149,6 +149,7 @@ impl Store {
             &i.pending,
             &i.tombstones,
             &i.pins,
+            &i.manual,
         )
             .transaction(
                 |(
@@ -161,11 +162,13 @@ impl Store {
                     pending,
                     tombs,
                     pins,
+                    manual,
                 )| {
                     for a in &chosen {
                         let id = a.id.as_bytes();
                         articles.remove(id)?;
                         pending.remove(id)?;
+                        manual.remove(id)?;
                         by_time.remove(time_key(a.post_time(), &a.id))?;
                         if a.judgement.as_ref().is_some_and(|j| j.is_post()) {
                             posts.remove(time_key(a.story_time(), &a.id))?;
@@ -346,8 +349,9 @@ mod tests {
             .collect();
         for (n, tree) in [(1, "by_time"), (2, "by_key"), (4, "posts")] {
             for (_, v) in &t[n] {
+                let id = v.split(|b| *b == 0).next().unwrap();
                 assert!(
-                    ids.contains(&v.to_vec()),
+                    ids.contains(&id.to_vec()),
                     "{tree} points at a pruned article"
                 );
             }
