@@ -245,14 +245,19 @@ fn render_status(rows: &[Row], now: DateTime<Utc>, beat: Option<DateTime<Utc>>) 
 }
 
 /// Refuses `/status` and `/metrics` to peers that are neither loopback nor allowed. A
-/// request without a known peer (a router driven without a socket) is refused too.
+/// request without a known peer (a router driven without a socket) is refused too, and
+/// so is one a reverse proxy forwarded: behind a proxy on the same host every request
+/// comes from loopback, and the visitor it speaks for is not one we may trust.
 pub async fn admin_only(State(h): State<Arc<Health>>, req: Request, next: Next) -> Response {
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
+    let proxied = ["forwarded", "x-forwarded-for", "x-real-ip"]
+        .iter()
+        .any(|name| req.headers().contains_key(*name));
     match peer {
-        Some(ip) if h.allows(ip) => next.run(req).await,
+        Some(ip) if h.allows(ip) && !proxied => next.run(req).await,
         _ => (
             StatusCode::FORBIDDEN,
             "forbidden: /status and /metrics answer loopback and [server] admin_allow only\n",

@@ -458,6 +458,17 @@ admin_allow = ["10.0.0.0/8"]
         assert_eq!(status(nobody, path).await, 403, "{path}");
         assert_eq!(status(inside, path).await, 200, "{path}");
     }
+    // Forwarded by a reverse proxy: refused even from an allowed peer (behind a proxy
+    // on the same host everything comes from loopback).
+    for header in ["x-forwarded-for", "forwarded", "x-real-ip"] {
+        let r = reqwest::Client::new()
+            .get(format!("http://{inside}/metrics"))
+            .header(header, "203.0.113.7")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{header}");
+    }
     // The blog and the health check stay public.
     assert_eq!(status(outside, "/feed.atom").await, 200);
     assert_eq!(status(outside, "/healthz").await, 200);
