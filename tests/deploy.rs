@@ -208,7 +208,7 @@ fn the_unit_is_sandboxed_and_the_store_is_where_it_may_write() {
     );
     assert!(kawaraban::admin::socket_path(&config.store.path).starts_with(&state));
     assert!(
-        unit["Service"].get("ReadWritePaths").is_none(),
+        !unit["Service"].contains_key("ReadWritePaths"),
         "the daemon writes nowhere but its state directory"
     );
     // No capability: the listen port must be one a plain user may bind.
