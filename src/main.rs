@@ -19,7 +19,8 @@ use kawaraban::{admin, fetch};
 #[command(
     name = "kawaraban",
     version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("KAWARABAN_COMMIT"), ")"),
-    about = "Runs a curated news blog: fetches feeds, stores articles, republishes them as Atom and RSS"
+    about = "Runs a curated news blog: fetches feeds, stores articles, republishes them as Atom and RSS",
+    after_help = "Examples:\n  kawaraban serve --config /etc/kawaraban/feeds.toml\n  kawaraban fetch && kawaraban render --out /var/www/blog   # from cron, without a daemon\n  kawaraban help sources add\n\nColours only on a terminal, never when NO_COLOR is set."
 )]
 struct Cli {
     /// The configuration file.
@@ -143,11 +144,17 @@ enum Command {
         out: Option<PathBuf>,
     },
     /// List, add, remove or check the configured sources.
+    #[command(
+        after_help = "Examples:\n  kawaraban sources list\n  kawaraban sources add 'Harbor Times' https://harbor.example/atom.xml --interval 2h\n  kawaraban sources check 'Harbor Times'\n  kawaraban sources remove https://harbor.example/atom.xml"
+    )]
     Sources {
         #[command(subcommand)]
         command: SourcesCommand,
     },
     /// Export the sources as OPML, or import an OPML file's feeds.
+    #[command(
+        after_help = "Examples:\n  kawaraban opml export --out sources.opml\n  kawaraban opml import subscriptions.opml --dry-run"
+    )]
     Opml {
         #[command(subcommand)]
         command: OpmlCommand,
@@ -184,6 +191,9 @@ enum LogFormat {
 #[derive(Subcommand)]
 enum PostCommand {
     /// List the blog's posts (hidden ones too) and the articles folded into them, newest first.
+    #[command(
+        after_help = "Examples:\n  kawaraban post list --limit 20\n  kawaraban post list --category サイバー攻撃\n  kawaraban post list --skipped --json"
+    )]
     List {
         /// List the skipped (off-topic) articles instead, with the reason.
         #[arg(long)]
@@ -199,22 +209,31 @@ enum PostCommand {
         json: bool,
     },
     /// Take a post (and the outlets folded into it) off every feed and page.
+    #[command(after_help = "Example:\n  kawaraban post hide https://news.example.jp/a/1.html")]
     Hide { id: String },
     /// Undo `hide`.
+    #[command(after_help = "Example:\n  kawaraban post show https://news.example.jp/a/1.html")]
     Show { id: String },
     /// Keep a post at the top of the front page.
+    #[command(after_help = "Example:\n  kawaraban post pin 3f9c1a0b2d4e5f607182")]
     Pin { id: String },
     /// Undo `pin`.
+    #[command(after_help = "Example:\n  kawaraban post unpin 3f9c1a0b2d4e5f607182")]
     Unpin { id: String },
     /// File a post under a category by hand: kept over rules and classifier, and learned from.
+    #[command(after_help = "Example:\n  kawaraban post category 3f9c1a0b2d4e5f607182 ニュース")]
     Category {
         id: String,
         /// The category's name or slug.
         name: String,
     },
     /// Take an article out of the story it was folded into, for good.
+    #[command(
+        after_help = "Example:\n  kawaraban post unfold https://other.example.jp/news/2.html"
+    )]
     Unfold { id: String },
     /// Publish an article the topic filter skipped.
+    #[command(after_help = "Example:\n  kawaraban post publish https://news.example.jp/a/7.html")]
     Publish { id: String },
 }
 
@@ -231,7 +250,7 @@ enum SourcesCommand {
     },
     /// Add a feed to the configuration file (its comments and layout are kept).
     #[command(
-        after_help = "Examples:\n  kawaraban sources add '山手新報' https://yamate.example/index.rdf\n  kawaraban sources add 'Harbor Times' https://harbor.example/atom.xml --interval 2h --selector 'div.story' --tag News/World\n\nA running daemon polls the new source after its next start."
+        after_help = "Examples:\n  kawaraban sources add '山手新報' https://yamate.example/index.rdf\n  kawaraban sources add 'Harbor Times' https://harbor.example/atom.xml --interval 2h --selector 'div.story' --tag News/World\n\nA running daemon sees the edited file and polls the new source at once."
     )]
     Add {
         /// The publisher name shown in attributions.
@@ -346,12 +365,19 @@ fn init_logging(verbose: u8, daemon: bool, format: LogFormat) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     match format {
-        LogFormat::Text => builder
-            .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
-            .init(),
+        LogFormat::Text => builder.with_ansi(colour(&std::io::stderr())).init(),
         // A log collector reads these: no colour codes, one object per line.
         LogFormat::Json => builder.json().with_ansi(false).init(),
     }
+}
+
+/// Colour codes go only to a terminal that shows them, and never when NO_COLOR is set
+/// to anything but the empty string (no-color.org): the rule clap follows for help and
+/// usage errors, so every output of one run agrees.
+fn colour(stream: &impl IsTerminal) -> bool {
+    stream.is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::env::var_os("TERM").is_some_and(|t| t != "dumb")
 }
 
 fn load_config(path: &Path) -> Result<Config, Failure> {
@@ -465,7 +491,7 @@ async fn sources_command(path: &Path, command: SourcesCommand) -> Result<u8, Fai
             };
             sources::add(path, new).map_err(sources_failure)?;
             eprintln!(
-                "added {name:?} ({url}) to {}; a running daemon polls it after its next start",
+                "added {name:?} ({url}) to {}; a running daemon sees the edit and polls it at once",
                 path.display()
             );
         }
@@ -1080,6 +1106,8 @@ fn progress_bar(len: u64) -> Option<indicatif::ProgressBar> {
         return None;
     }
     let bar = indicatif::ProgressBar::new(len);
+    // No colour in the template: the bar redraws its line with cursor codes, which a
+    // terminal needs, but shows nothing NO_COLOR would have to turn off.
     if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}") {
         bar.set_style(style);
     }

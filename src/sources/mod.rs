@@ -140,6 +140,14 @@ pub fn write_atomic(path: &Path, text: &str) -> anyhow::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(text.as_bytes())?;
         if let Ok(meta) = std::fs::metadata(&target) {
+            use std::os::unix::fs::MetadataExt;
+            // Root editing a service's file (root:kawaraban 0640) must not leave it
+            // root:root, unreadable to the daemon. Anyone else may only give files
+            // away to themselves: EPERM then leaves the file theirs, as before.
+            match std::os::unix::fs::fchown(&f, Some(meta.uid()), Some(meta.gid())) {
+                Err(e) if e.kind() != std::io::ErrorKind::PermissionDenied => return Err(e),
+                _ => {}
+            }
             f.set_permissions(meta.permissions())?;
         }
         f.sync_all()?;
@@ -301,6 +309,30 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names.len(), 2, "{names:?}");
+    }
+
+    #[test]
+    fn the_file_keeps_its_owner_when_root_replaces_it() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("feeds.toml");
+        std::fs::write(&path, "old\n").unwrap();
+        if std::fs::metadata(&path).unwrap().uid() != 0 {
+            eprintln!("not root: files cannot be given to another owner here");
+            return;
+        }
+        // As a service's configuration: root's file, readable by the service's group.
+        std::os::unix::fs::chown(&path, Some(0), Some(65534)).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        write_atomic(&path, "new\n").unwrap();
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (0, 65534));
+        assert_eq!(meta.permissions().mode() & 0o777, 0o640);
+        // And a file owned by someone else stays theirs.
+        std::os::unix::fs::chown(&path, Some(65534), Some(65534)).unwrap();
+        write_atomic(&path, "newer\n").unwrap();
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (65534, 65534));
     }
 
     #[test]
