@@ -872,7 +872,12 @@ impl Store {
     }
 
     /// Reads an export into this store, all of it or (on any error) nothing. The store
-    /// must be empty unless `replace`, which discards what it holds in the same step.
+    /// must be empty unless `replace`, which discards what it holds first.
+    ///
+    /// Every line is read and checked before anything is written. The writes then go in
+    /// batches (one transaction for a whole store of 100,000 articles took more memory
+    /// than a machine has); should the disk fail part-way, the store is emptied again,
+    /// so it never holds part of an export.
     ///
     /// The indexes are rebuilt from each article as its writes left them: the time and
     /// key indexes from its dates and keys, the post index from its judgement, and the
@@ -899,17 +904,8 @@ impl Store {
             &i.pins,
             &i.manual,
         ];
-        let mut old: Vec<Vec<sled::IVec>> = Vec::with_capacity(trees.len());
-        for tree in trees {
-            if !replace && !tree.is_empty() {
-                return Err(TransferError::NotEmpty(i.path.clone()));
-            }
-            old.push(
-                tree.iter()
-                    .keys()
-                    .collect::<Result<_, _>>()
-                    .map_err(StoreError::from)?,
-            );
+        if !replace && trees.iter().any(|t| !t.is_empty()) {
+            return Err(TransferError::NotEmpty(i.path.clone()));
         }
         let mut counts = Counts::default();
         let mut writes = Writes::default();
@@ -952,26 +948,28 @@ impl Store {
         for (k, (_, id)) in by_key {
             writes.trees[2].push((k.as_bytes().to_vec(), id.as_bytes().to_vec()));
         }
-        let [a, b, c, d, e, f, g, h, t, p, m] = trees;
-        let result =
-            (a, b, c, d, e, f, g, h, t, p, m).transaction(|(a, b, c, d, e, f, g, h, t, p, m)| {
-                let tx = [a, b, c, d, e, f, g, h, t, p, m];
-                for (tree, keys) in tx.iter().zip(&old) {
-                    for k in keys {
-                        tree.remove(k.clone())?;
+        let write_all = || -> Result<(), sled::Error> {
+            for tree in trees {
+                tree.clear()?;
+            }
+            for (tree, kvs) in trees.iter().zip(&writes.trees) {
+                for chunk in kvs.chunks(IMPORT_BATCH) {
+                    let mut batch = sled::Batch::default();
+                    for (k, v) in chunk {
+                        batch.insert(k.as_slice(), v.as_slice());
                     }
+                    tree.apply_batch(batch)?;
                 }
-                for (tree, kvs) in tx.iter().zip(&writes.trees) {
-                    for (k, v) in kvs {
-                        tree.insert(k.as_slice(), v.as_slice())?;
-                    }
-                }
-                Ok::<_, ConflictableTransactionError<String>>(())
-            });
-        result.map_err(|e| match e {
-            TransactionError::Abort(msg) => StoreError::Corrupt(msg),
-            TransactionError::Storage(e) => StoreError::Io(e),
-        })?;
+            }
+            Ok(())
+        };
+        if let Err(e) = write_all() {
+            for tree in trees {
+                let _ = tree.clear();
+            }
+            i.generation.fetch_add(1, Ordering::AcqRel);
+            return Err(StoreError::Io(e).into());
+        }
         i.generation.fetch_add(1, Ordering::AcqRel);
         drop(turn);
         self.flush()?;
@@ -979,7 +977,10 @@ impl Store {
     }
 }
 
-/// What an import writes, per tree, in the order of `Store::import`'s tuple.
+/// Entries written to one tree per batch by an import.
+const IMPORT_BATCH: usize = 2_000;
+
+/// What an import writes, per tree, in the order of `Store::import`'s list.
 #[derive(Default)]
 struct Writes {
     trees: [Vec<(Vec<u8>, Vec<u8>)>; 11],
