@@ -6,7 +6,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Output;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -15,7 +14,7 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use common::{run, text};
+use common::{judging_config, ok, run, text};
 
 const SHOP: [&str; 5] = [
     "東京都内の通販会社「みなと商会」は30日、同社の通販サイトが外部から不正アクセスを受け、顧客のクレジットカード情報最大2万4千件が流出した可能性があると発表した。",
@@ -143,65 +142,6 @@ async fn newsroom() -> Newsroom {
     n
 }
 
-fn config(host: &str, dir: &Path, listen: &str) -> String {
-    format!(
-        r#"[blog]
-title = "テスト瓦版"
-author = "networksecurity"
-language = "ja"
-timezone = "Asia/Tokyo"
-base_url = "http://blog.example/"
-[server]
-listen = "{listen}"
-[store]
-path = "{db}"
-[fetch]
-allow_private = ["127.0.0.0/8"]
-[topic]
-include = ["サイバー", "不正アクセス", "不正ログイン", "情報流出"]
-exclude = ["映画"]
-
-[[category]]
-name = "ショッピング"
-slug = "shopping"
-keywords = ["通販", "ECサイト"]
-[[category]]
-name = "サイバー攻撃"
-slug = "attack"
-keywords = ["サイバー攻撃", "ランサムウェア"]
-[[category]]
-name = "不正アクセス"
-slug = "unauthorized-access"
-keywords = ["不正ログイン", "不正アクセス"]
-[[category]]
-name = "ニュース"
-slug = "news"
-default = true
-
-[[source]]
-name = "東都新聞"
-url = "http://{host}/toto/feed.xml"
-full_text = "never"
-[[source]]
-name = "共同通信"
-url = "http://{host}/kyodo/feed.xml"
-full_text = "never"
-"#,
-        db = dir.join("db").display()
-    )
-}
-
-fn ok(out: &Output) -> String {
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
-
 /// What a reader sees: the feed's entries (title → (category term, entry id)) in feed
 /// order, and the front page's titles in page order.
 #[derive(Debug, PartialEq)]
@@ -318,7 +258,7 @@ async fn every_post_command_changes_the_blog_with_and_without_a_daemon() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("feeds.toml");
     let listen = common::free_listen();
-    std::fs::write(&cfg, config(&host, dir.path(), &listen)).unwrap();
+    std::fs::write(&cfg, judging_config(&host, dir.path(), &listen, "\"映画\"")).unwrap();
     ok(&run(&cfg, &["fetch"]).await);
 
     // As judged: two stories folded, the film and the weather skipped.

@@ -13,7 +13,7 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use common::{bin, run, text};
+use common::{bin, judging_config, ok, run, text};
 use tokio::io::AsyncWriteExt;
 
 const STORY: [&str; 5] = [
@@ -97,54 +97,6 @@ async fn news_server() -> String {
     host
 }
 
-fn config(host: &str, dir: &Path, listen: &str, exclude: &str) -> String {
-    format!(
-        r#"[blog]
-title = "テスト瓦版"
-author = "networksecurity"
-language = "ja"
-timezone = "Asia/Tokyo"
-base_url = "http://blog.example/"
-[server]
-listen = "{listen}"
-[store]
-path = "{db}"
-[fetch]
-allow_private = ["127.0.0.0/8"]
-[topic]
-include = ["サイバー", "不正アクセス", "不正ログイン", "情報流出"]
-exclude = [{exclude}]
-
-[[category]]
-name = "ショッピング"
-slug = "shopping"
-keywords = ["通販", "ECサイト"]
-[[category]]
-name = "サイバー攻撃"
-slug = "attack"
-keywords = ["サイバー攻撃", "ランサムウェア"]
-[[category]]
-name = "不正アクセス"
-slug = "unauthorized-access"
-keywords = ["不正ログイン", "不正アクセス"]
-[[category]]
-name = "ニュース"
-slug = "news"
-default = true
-
-[[source]]
-name = "東都新聞"
-url = "http://{host}/toto/feed.xml"
-full_text = "never"
-[[source]]
-name = "共同通信"
-url = "http://{host}/kyodo/feed.xml"
-full_text = "never"
-"#,
-        db = dir.join("db").display()
-    )
-}
-
 async fn run_stdin(args: &[&str], input: &str) -> Output {
     let mut child = bin()
         .args(args)
@@ -157,11 +109,6 @@ async fn run_stdin(args: &[&str], input: &str) -> Output {
     stdin.write_all(input.as_bytes()).await.unwrap();
     drop(stdin);
     child.wait_with_output().await.unwrap()
-}
-
-fn ok(out: &Output) -> String {
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    text(&out.stdout)
 }
 
 /// (title, category term, category label, content) of each entry of a rendered Atom.
@@ -197,7 +144,11 @@ async fn stories_are_filtered_folded_and_filed_and_the_decisions_can_be_redone()
     let host = news_server().await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("feeds.toml");
-    std::fs::write(&cfg, config(&host, dir.path(), "127.0.0.1:0", "\"映画\"")).unwrap();
+    std::fs::write(
+        &cfg,
+        judging_config(&host, dir.path(), "127.0.0.1:0", "\"映画\""),
+    )
+    .unwrap();
 
     let summary = ok(&run(&cfg, &["fetch"]).await);
     // The two sources are polled at once: either outlet's copy can come first.
@@ -350,7 +301,7 @@ async fn stories_are_filtered_folded_and_filed_and_the_decisions_can_be_redone()
     // The operator stops publishing arrests: a dry run lists, --apply changes.
     std::fs::write(
         &cfg,
-        config(&host, dir.path(), "127.0.0.1:0", "\"映画\", \"逮捕\""),
+        judging_config(&host, dir.path(), "127.0.0.1:0", "\"映画\", \"逮捕\""),
     )
     .unwrap();
     let dry = ok(&run(&cfg, &["rejudge"]).await);
@@ -371,7 +322,7 @@ async fn stories_are_filtered_folded_and_filed_and_the_decisions_can_be_redone()
     // With the daemon holding the store, rejudge and explain go through it, and the
     // daemon adopts the edited configuration.
     let listen = common::free_listen();
-    std::fs::write(&cfg, config(&host, dir.path(), &listen, "\"映画\"")).unwrap();
+    std::fs::write(&cfg, judging_config(&host, dir.path(), &listen, "\"映画\"")).unwrap();
     let mut daemon = common::spawn_daemon(&cfg);
     common::wait_healthy(&listen).await;
     let applied = ok(&run(&cfg, &["rejudge", "--apply"]).await);

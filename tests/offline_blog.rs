@@ -12,11 +12,10 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 use chrono::{DateTime, FixedOffset};
 use chrono_tz::Asia::Tokyo;
-use common::{free_listen, run, text};
+use common::{free_listen, ok, run, text};
 use newsroom::{Article, FeedFormat, OUTLETS, Outlet};
 
 /// Where a reader of the sample blog would file each newsroom article, by its path
@@ -135,17 +134,6 @@ struct Entry {
     term: String,
     label: String,
     content: String,
-}
-
-fn ok(out: &Output) -> String {
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
 }
 
 /// Titles as the blog prints them: runs of white space (the full-width space of

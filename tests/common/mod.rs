@@ -368,3 +368,66 @@ pub fn replace_file(path: &std::path::Path, text: &str) {
     std::fs::write(&tmp, text).unwrap();
     std::fs::rename(&tmp, path).unwrap();
 }
+
+/// Asserts the command exited 0 and gives its stdout.
+pub fn ok(out: &std::process::Output) -> String {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// The judging newsroom's configuration: a security topic, the sample's four
+/// categories, two outlets (`toto`, `kyodo`) on `host`; `exclude` lists the topic's
+/// exclude terms as TOML strings.
+pub fn judging_config(host: &str, dir: &std::path::Path, listen: &str, exclude: &str) -> String {
+    format!(
+        r#"[blog]
+title = "テスト瓦版"
+author = "networksecurity"
+language = "ja"
+timezone = "Asia/Tokyo"
+base_url = "http://blog.example/"
+[server]
+listen = "{listen}"
+[store]
+path = "{db}"
+[fetch]
+allow_private = ["127.0.0.0/8"]
+[topic]
+include = ["サイバー", "不正アクセス", "不正ログイン", "情報流出"]
+exclude = [{exclude}]
+
+[[category]]
+name = "ショッピング"
+slug = "shopping"
+keywords = ["通販", "ECサイト"]
+[[category]]
+name = "サイバー攻撃"
+slug = "attack"
+keywords = ["サイバー攻撃", "ランサムウェア"]
+[[category]]
+name = "不正アクセス"
+slug = "unauthorized-access"
+keywords = ["不正ログイン", "不正アクセス"]
+[[category]]
+name = "ニュース"
+slug = "news"
+default = true
+
+[[source]]
+name = "東都新聞"
+url = "http://{host}/toto/feed.xml"
+full_text = "never"
+[[source]]
+name = "共同通信"
+url = "http://{host}/kyodo/feed.xml"
+full_text = "never"
+"#,
+        db = dir.join("db").display()
+    )
+}
