@@ -995,8 +995,10 @@ async fn store_stats(config: &Config, json: bool) -> Result<u8, Failure> {
     );
     println!("articles      {}", stats.articles);
     println!("  posts       {}", stats.posts);
-    println!("  folded      {}", stats.folded);
-    println!("  skipped     {}", stats.skipped);
+    println!(
+        "  not posts   {} (folded, off topic or hidden)",
+        stats.not_posts
+    );
     println!("  pending     {}", stats.pending);
     println!("tombstones    {}", stats.tombstones);
     println!("sources       {}", stats.sources);
