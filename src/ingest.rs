@@ -440,23 +440,9 @@ impl Ingest {
                 && !prefiltered
                 && wants_page(src, &article.content_text)
                 && let Some(link) = article.link.as_deref().and_then(|l| Url::parse(l).ok())
+                && let Some((x, _)) = self.page(net, src, &link, report, state, now).await
             {
-                if state.page_deferred(link.as_str(), now) {
-                    report.pages_deferred += 1;
-                } else {
-                    report.pages += 1;
-                    match self
-                        .pages
-                        .article(&net.fetcher, &net.fetch.user_agent, src, &link)
-                        .await
-                    {
-                        Ok((x, _)) => {
-                            state.page_read(link.as_str());
-                            fulltext::merge(&mut article, x)
-                        }
-                        Err(e) => self.page_failed(report, state, &link, &e.to_string(), now),
-                    }
-                }
+                fulltext::merge(&mut article, x);
             }
             let stored = self.store.upsert(article, now)?;
             self.count(stored, report, state)?;
@@ -507,24 +493,8 @@ impl Ingest {
                 report.pruned += 1;
                 continue;
             }
-            if state.page_deferred(url.as_str(), now) {
-                report.pages_deferred += 1;
+            let Some((x, final_url)) = self.page(net, src, &url, report, state, now).await else {
                 continue;
-            }
-            report.pages += 1;
-            let (x, final_url) = match self
-                .pages
-                .article(&net.fetcher, &net.fetch.user_agent, src, &url)
-                .await
-            {
-                Ok(found) => {
-                    state.page_read(url.as_str());
-                    found
-                }
-                Err(e) => {
-                    self.page_failed(report, state, &url, &e.to_string(), now);
-                    continue;
-                }
             };
             let article = index_article(src, &url, &final_url, x, now);
             if too_old(net.fetch.max_age.map(|d| d.0), &article, now) {
@@ -537,20 +507,42 @@ impl Ingest {
         Ok(Ok(()))
     }
 
-    /// A page that could not be read: the article keeps the feed's own content, and
-    /// the source records why (without counting as a failed poll).
-    fn page_failed(
+    /// Fetches and extracts an article page, unless an earlier failure's backoff still
+    /// runs. A page that cannot be read gives `None`: the article keeps the feed's own
+    /// content, and the source records why (without counting as a failed poll) and
+    /// when to try again.
+    async fn page(
         &self,
+        net: &Net,
+        src: &ResolvedSource,
+        url: &Url,
         report: &mut SourceReport,
         state: &mut SourceState,
-        url: &Url,
-        error: &str,
         now: DateTime<Utc>,
-    ) {
-        tracing::warn!(page = %url, error, "article page not extracted");
-        report.page_errors += 1;
-        state.last_page_error = Some(format!("{url}: {error}"));
-        state.page_failed(url.as_str(), now);
+    ) -> Option<(crate::extract::Extracted, Url)> {
+        if state.page_deferred(url.as_str(), now) {
+            report.pages_deferred += 1;
+            return None;
+        }
+        report.pages += 1;
+        match self
+            .pages
+            .article(&net.fetcher, &net.fetch.user_agent, src, url)
+            .await
+        {
+            Ok(found) => {
+                state.page_read(url.as_str());
+                Some(found)
+            }
+            Err(e) => {
+                let error = e.to_string();
+                tracing::warn!(page = %url, error, "article page not extracted");
+                report.page_errors += 1;
+                state.last_page_error = Some(format!("{url}: {error}"));
+                state.page_failed(url.as_str(), now);
+                None
+            }
+        }
     }
 
     /// Counts a stored article, judging it when it is new or its text changed.
