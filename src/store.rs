@@ -753,6 +753,25 @@ impl Store {
             .map_err(|e| StoreError::Corrupt(format!("the flush task failed: {e}")))?
     }
 
+    /// Every tree but `meta`, in the order of an import's [`Writes`]: what an import
+    /// replaces and rebuilds.
+    fn data_trees(&self) -> [&sled::Tree; 11] {
+        let i = &self.inner;
+        [
+            &i.articles,
+            &i.by_time,
+            &i.by_key,
+            &i.sources,
+            &i.posts,
+            &i.dedup,
+            &i.fingerprints,
+            &i.pending,
+            &i.tombstones,
+            &i.pins,
+            &i.manual,
+        ]
+    }
+
     /// Waits for this process's other writes and flushes to finish (see `writes`).
     fn turn(&self) -> std::sync::MutexGuard<'_, ()> {
         self.inner.writes.lock().unwrap_or_else(|p| p.into_inner())
@@ -860,7 +879,7 @@ impl Store {
         }
         for item in self.inner.tombstones.iter() {
             let (key, stamp) = item.map_err(StoreError::from)?;
-            let pruned = <[u8; 8]>::try_from(stamp.as_ref()).map_or(0, i64::from_be_bytes);
+            let pruned = retention::pruned_at(&stamp).unwrap_or(0);
             line(&Record::Tombstone {
                 key: String::from_utf8_lossy(&key).into_owned(),
                 pruned,
@@ -891,19 +910,7 @@ impl Store {
         let records = read_records(input)?;
         let i = &self.inner;
         let turn = self.turn();
-        let trees = [
-            &i.articles,
-            &i.by_time,
-            &i.by_key,
-            &i.sources,
-            &i.posts,
-            &i.dedup,
-            &i.fingerprints,
-            &i.pending,
-            &i.tombstones,
-            &i.pins,
-            &i.manual,
-        ];
+        let trees = self.data_trees();
         if !replace && trees.iter().any(|t| !t.is_empty()) {
             return Err(TransferError::NotEmpty(i.path.clone()));
         }
@@ -1407,22 +1414,11 @@ mod tests {
 
     /// Every tree but `meta`, as raw pairs: what an import must rebuild.
     pub(super) fn trees(store: &Store) -> Vec<Vec<(sled::IVec, sled::IVec)>> {
-        let i = &store.inner;
-        [
-            &i.articles,
-            &i.by_time,
-            &i.by_key,
-            &i.sources,
-            &i.posts,
-            &i.dedup,
-            &i.fingerprints,
-            &i.pending,
-            &i.tombstones,
-            &i.pins,
-        ]
-        .iter()
-        .map(|t| t.iter().collect::<Result<_, _>>().unwrap())
-        .collect()
+        store
+            .data_trees()
+            .iter()
+            .map(|t| t.iter().collect::<Result<_, _>>().unwrap())
+            .collect()
     }
 
     pub(super) fn exported(store: &Store) -> String {

@@ -27,6 +27,11 @@ pub struct Policy {
 /// an item, short enough that tombstones do not pile up for ever.
 pub const TOMBSTONE_DAYS: i64 = 400;
 
+/// When a tombstone's article was pruned (seconds since 1970), from its stored value.
+pub(super) fn pruned_at(stamp: &[u8]) -> Option<i64> {
+    <[u8; 8]>::try_from(stamp).ok().map(i64::from_be_bytes)
+}
+
 /// Articles pruned per transaction.
 const BATCH: usize = 200;
 
@@ -208,9 +213,8 @@ impl Store {
         let mut expired = Vec::new();
         for item in self.inner.tombstones.iter() {
             let (k, v) = item?;
-            let pruned_at = <[u8; 8]>::try_from(v.as_ref()).ok().map(i64::from_be_bytes);
             // An unreadable stamp is treated as old: a tombstone is only a hint.
-            if pruned_at.is_none_or(|t| t < limit) {
+            if pruned_at(&v).is_none_or(|t| t < limit) {
                 expired.push(k);
             }
         }
