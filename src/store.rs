@@ -227,39 +227,8 @@ impl Store {
             }
         }
         let pending = db.open_tree("pending")?;
-        // Articles stored before judging existed are judged once, at the next pass.
-        // The post index once held ids alone; pages now choose their posts from it.
-        if meta.get("post_index")?.is_none() {
-            let posts = db.open_tree("posts")?;
-            for item in posts.iter() {
-                let (k, v) = item?;
-                if v.contains(&0) {
-                    continue;
-                }
-                if let Some(bytes) = articles.get(&v)? {
-                    let a: Article = decode(&bytes)?;
-                    posts.insert(k, post_value(&a.id, a.judgement.as_ref()))?;
-                }
-            }
-            meta.insert("post_index", "2")?;
-        }
         let manual = db.open_tree("manual")?;
-        if meta.get("manual_index")?.is_none() {
-            for item in articles.iter() {
-                let (id, bytes) = item?;
-                let a: Article = decode(&bytes)?;
-                if is_manual(&a) {
-                    manual.insert(id, &[])?;
-                }
-            }
-            meta.insert("manual_index", "1")?;
-        }
-        if meta.get("judging")?.is_none() {
-            for item in articles.iter() {
-                pending.insert(item?.0, &[])?;
-            }
-            meta.insert("judging", "1")?;
-        }
+        upgrade(&db, &meta, &articles, &pending, &manual)?;
         Ok(Store {
             inner: Arc::new(Inner {
                 path: path.to_owned(),
@@ -1130,6 +1099,50 @@ fn dedup_key(k: u64, time_and_id: &[u8]) -> Vec<u8> {
     let mut key = k.to_be_bytes().to_vec();
     key.extend_from_slice(time_and_id);
     key
+}
+
+/// Brings the indexes of a store an older kawaraban wrote up to date, once each (a
+/// flag in `meta` says it was done): cheap on a new store, a scan on an old one.
+fn upgrade(
+    db: &sled::Db,
+    meta: &sled::Tree,
+    articles: &sled::Tree,
+    pending: &sled::Tree,
+    manual: &sled::Tree,
+) -> Result<(), StoreError> {
+    // The post index once held ids alone; pages now choose their posts from it.
+    if meta.get("post_index")?.is_none() {
+        let posts = db.open_tree("posts")?;
+        for item in posts.iter() {
+            let (k, v) = item?;
+            if v.contains(&0) {
+                continue;
+            }
+            if let Some(bytes) = articles.get(&v)? {
+                let a: Article = decode(&bytes)?;
+                posts.insert(k, post_value(&a.id, a.judgement.as_ref()))?;
+            }
+        }
+        meta.insert("post_index", "2")?;
+    }
+    // The operator's categories got their own index, so start-up need not scan for them.
+    if meta.get("manual_index")?.is_none() {
+        for item in articles.iter() {
+            let (id, bytes) = item?;
+            if is_manual(&decode(&bytes)?) {
+                manual.insert(id, &[])?;
+            }
+        }
+        meta.insert("manual_index", "1")?;
+    }
+    // Articles stored before judging existed are judged once, at the next pass.
+    if meta.get("judging")?.is_none() {
+        for item in articles.iter() {
+            pending.insert(item?.0, &[])?;
+        }
+        meta.insert("judging", "1")?;
+    }
+    Ok(())
 }
 
 /// A post index entry's value: the id, then (after a NUL) the category's slug. Stores written before the category was kept here
