@@ -31,7 +31,6 @@ use crate::store::retention::{Policy, Pruned};
 const DRAIN: Duration = Duration::from_secs(30);
 
 pub struct Daemon {
-    pub sources: Vec<ResolvedSource>,
     pub ingest: Arc<Ingest>,
     pub cache: Arc<SiteCache>,
     pub scheduler_alive: Arc<AtomicBool>,
@@ -45,7 +44,7 @@ pub struct Daemon {
     config: Config,
     /// Reloaded on SIGHUP and when it changes; see [`Daemon::watch_config`].
     config_path: Option<PathBuf>,
-    /// `/sources.opml`: the configured sources, as at start.
+    /// `/sources.opml`: the configured sources; a reload replaces it.
     sources_opml: crate::server::SourcesOpml,
 }
 
@@ -81,7 +80,7 @@ impl Daemon {
             None => None,
         };
         let sources = config.resolved_sources();
-        let (current_sources, watching) = watch::channel(Arc::new(sources.clone()));
+        let (current_sources, watching) = watch::channel(Arc::new(sources));
         let cache = Arc::new(SiteCache::new(site, store));
         let health = Arc::new(Health::new(
             ingest.metrics.clone(),
@@ -90,7 +89,6 @@ impl Daemon {
             cache.clone(),
         ));
         Ok(Daemon {
-            sources,
             ingest: Arc::new(ingest),
             cache,
             scheduler_alive: Arc::new(AtomicBool::new(false)),
