@@ -970,7 +970,7 @@ async fn post(config: Config, command: PostCommand) -> Result<u8, Failure> {
 
 /// Opens the store, or says that a daemon holds it (then the caller asks the daemon).
 async fn store_stats(config: &Config, json: bool) -> Result<u8, Failure> {
-    let stats: kawaraban::store::retention::Stats = match open_store(config)? {
+    let stats: kawaraban::store::Stats = match open_store(config)? {
         Some(store) => store.stats()?,
         None => {
             let socket = admin::socket_path(&config.store.path);

@@ -41,21 +41,6 @@ pub struct Pruned {
     pub tombstones_expired: usize,
 }
 
-/// What `kawaraban stats` prints.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Stats {
-    pub articles: usize,
-    pub posts: usize,
-    /// Articles that are not posts: folded into another outlet's, off topic or hidden.
-    pub not_posts: usize,
-    pub pending: usize,
-    pub sources: usize,
-    pub tombstones: usize,
-    pub size_on_disk: u64,
-    pub oldest: Option<DateTime<Utc>>,
-    pub newest: Option<DateTime<Utc>>,
-}
-
 impl Store {
     /// Whether `key` belonged to an article that retention removed.
     pub fn is_pruned(&self, key: &str) -> Result<bool, StoreError> {
@@ -223,37 +208,6 @@ impl Store {
             self.inner.tombstones.remove(k)?;
         }
         Ok(expired.len())
-    }
-
-    /// Counts, size on disk, and the oldest and newest article by post time. From the
-    /// indexes' sizes and two reads: a daemon asked for them must not read every
-    /// article (sled keeps what was read resident).
-    pub fn stats(&self) -> Result<Stats, StoreError> {
-        let i = &self.inner;
-        let mut s = Stats {
-            articles: i.articles.len(),
-            posts: i.posts.len(),
-            not_posts: i.articles.len().saturating_sub(i.posts.len()),
-            pending: i.pending.len(),
-            sources: i.sources.len(),
-            tombstones: i.tombstones.len(),
-            size_on_disk: i.db.size_on_disk()?,
-            ..Stats::default()
-        };
-        let time_of = |entry: Option<(sled::IVec, sled::IVec)>| -> Result<_, StoreError> {
-            Ok(match entry {
-                Some((_, id)) => i
-                    .articles
-                    .get(id)?
-                    .map(|b| decode::<Article>(&b))
-                    .transpose()?
-                    .map(|a| a.post_time()),
-                None => None,
-            })
-        };
-        s.oldest = time_of(i.by_time.first()?)?;
-        s.newest = time_of(i.by_time.last()?)?;
-        Ok(s)
     }
 }
 
