@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::ingest::Outcome;
@@ -60,9 +61,27 @@ impl SourceMetrics {
 pub struct Metrics {
     sources: Mutex<HashMap<String, SourceMetrics>>,
     categorized: Mutex<BTreeMap<String, u64>>,
-    /// Responses by (route kind, status).
+    /// Responses by (route kind, status): the common pairs without a lock (every
+    /// request of the public server passes here, 64 at once under load), the rest below.
+    http_common: [[AtomicU64; COMMON_STATUSES.len()]; ROUTE_KINDS.len()],
     http: Mutex<BTreeMap<(&'static str, u16), u64>>,
 }
+
+/// The route kinds requests are counted under (see `health::route_kind`).
+const ROUTE_KINDS: [&str; 11] = [
+    "feed",
+    "category_feed",
+    "page",
+    "category_page",
+    "archive",
+    "post",
+    "style",
+    "other",
+    "healthz",
+    "status",
+    "metrics",
+];
+const COMMON_STATUSES: [u16; 2] = [200, 304];
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -114,7 +133,14 @@ impl Metrics {
     }
 
     pub fn http(&self, route: &'static str, status: u16) {
-        *lock(&self.http).entry((route, status)).or_default() += 1;
+        let r = ROUTE_KINDS.iter().position(|k| *k == route);
+        let s = COMMON_STATUSES.iter().position(|c| *c == status);
+        match (r, s) {
+            (Some(r), Some(s)) => {
+                self.http_common[r][s].fetch_add(1, Ordering::Relaxed);
+            }
+            _ => *lock(&self.http).entry((route, status)).or_default() += 1,
+        }
     }
 
     /// One source's numbers so far.
@@ -346,7 +372,18 @@ impl Metrics {
             "counter",
             "Responses of the public HTTP server, by route and status.",
         );
-        for ((route, status), n) in lock(&self.http).iter() {
+        let mut http = lock(&self.http).clone();
+        for (r, row) in self.http_common.iter().enumerate() {
+            for (s, n) in row.iter().enumerate() {
+                let n = n.load(Ordering::Relaxed);
+                if n > 0 {
+                    *http
+                        .entry((ROUTE_KINDS[r], COMMON_STATUSES[s]))
+                        .or_default() += n;
+                }
+            }
+        }
+        for ((route, status), n) in &http {
             t.sample(
                 "kawaraban_http_requests_total",
                 &[("route", route), ("status", &status.to_string())],
@@ -395,6 +432,32 @@ mod tests {
             text.contains(r#"kawaraban_articles_categorized_total{category="a\"b\\c\nd"} 1"#),
             "{text}"
         );
+    }
+
+    #[test]
+    fn requests_are_counted_with_and_without_the_lock_free_pairs() {
+        let m = Metrics::default();
+        for _ in 0..3 {
+            m.http("feed", 200);
+        }
+        m.http("feed", 304);
+        m.http("feed", 404);
+        m.http("unheard_of", 200);
+        let g = Gauges {
+            sources: Vec::new(),
+            store_bytes: 0,
+            store_articles: 0,
+            renders: Vec::new(),
+        };
+        let text = m.render(&g);
+        for line in [
+            r#"kawaraban_http_requests_total{route="feed",status="200"} 3"#,
+            r#"kawaraban_http_requests_total{route="feed",status="304"} 1"#,
+            r#"kawaraban_http_requests_total{route="feed",status="404"} 1"#,
+            r#"kawaraban_http_requests_total{route="unheard_of",status="200"} 1"#,
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
     }
 
     #[test]
