@@ -262,9 +262,18 @@ fn assemble(blocks: &[String], in_main: &[bool]) -> String {
     let kept: Vec<usize> = (first..end)
         .filter(|&i| {
             let (b, t) = (&blocks[i], &read[i].text);
+            // A bold line followed by prose is the site's way of setting a subheading.
+            let subheading = || {
+                is_bold_line(b)
+                    && read[i + 1..end]
+                        .iter()
+                        .take(2)
+                        .any(|r| r.stats.is_paragraph())
+            };
             !(b.is_empty()
                 || is_end_marker(t)
-                || (b.starts_with("<p>") && (is_bare_line(t) || is_notice(t) || is_credit(t))))
+                || (b.starts_with("<p>")
+                    && ((is_bare_line(t) && !subheading()) || is_notice(t) || is_credit(t))))
         })
         .collect();
     // The article's container often ends with the page's own lines: a source or
@@ -801,4 +810,15 @@ fn image_tag(e: &scraper::node::Element) -> Option<String> {
     }
     tag.push('>');
     Some(tag)
+}
+
+/// A paragraph written wholly in bold: how many sites set their subheadings.
+fn is_bold_line(block: &str) -> bool {
+    [("<p><b>", "</b></p>"), ("<p><strong>", "</strong></p>")]
+        .iter()
+        .any(|(open, close)| {
+            block.starts_with(open)
+                && block.ends_with(close)
+                && !block[open.len()..block.len() - close.len()].contains(&close[..close.len() - 4])
+        })
 }

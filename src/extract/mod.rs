@@ -98,38 +98,29 @@ pub fn extract(html: &str, url: &Url, opts: &Options) -> Result<Extracted, Extra
         .map(|s| check_selector(s))
         .collect::<Result<_, _>>()?;
 
-    // Strict first; relax when that finds too little (the page may wrap its article
-    // in something that looks like furniture), keeping the fullest reading.
-    let mut best: Option<(String, u32, dom::Measured)> = None;
-    for strictness in [
-        dom::Strictness::Strict,
-        dom::Strictness::Tags,
-        dom::Strictness::Loose,
-    ] {
-        let mut measured = dom::measure(&doc, strictness);
-        for s in &remove {
-            measured.skip.extend(doc.select(s).map(|e| e.id()));
+    let (mut raw, found, measured) = read_body(&doc, &selectors, &remove);
+    // Some publishing platforms put the article in `<noscript>` and draw it with a
+    // script; parsed as a browser with scripting does, that is one opaque text node.
+    // Read such a page again as a browser without scripting would show it.
+    let unscripted;
+    let (doc, measured) = if found < ENOUGH_TEXT && has_noscript(html) {
+        unscripted = parse_without_scripting(html);
+        let again = read_body(&unscripted, &selectors, &remove);
+        if again.1 > found {
+            raw = again.0;
+            (&unscripted, again.2)
+        } else {
+            (&doc, measured)
         }
-        let mut chosen: Vec<ego_tree::NodeId> = selectors
-            .iter()
-            .flat_map(|s| doc.select(s).map(|e| e.id()))
-            .collect();
-        if chosen.is_empty() {
-            chosen = body::find_content(&doc, &measured).unwrap_or_default();
-        }
-        let raw = body::render(&doc, &chosen, &measured);
-        let found = dom::weight(&html_to_text(&raw));
-        let enough = found >= 250;
-        if best.as_ref().is_none_or(|(_, w, _)| found > *w) {
-            best = Some((raw, found, measured));
-        }
-        if enough {
-            break;
-        }
-    }
-    let Some((mut raw, found, measured)) = best else {
-        return Err(ExtractError::NoContent);
+    } else {
+        (&doc, measured)
     };
+    if selectors.is_empty()
+        && let Some(lead) = standfirst(doc, &measured, &raw)
+    {
+        raw = format!("<p>{}</p>\n{raw}", html_escape::encode_text(&lead));
+    }
+    let found = dom::weight(&html_to_text(&raw));
     // JSON-LD articleBody is the site's own statement of the text: when it holds much
     // more than the page blocks we found, the page hid or split its body.
     if let Some(ld) = &meta.ld_body {
@@ -145,13 +136,13 @@ pub fn extract(html: &str, url: &Url, opts: &Options) -> Result<Extracted, Extra
     }
     let body_html = clean_html(&raw, url);
     let body_text = html_to_text(&body_html);
-    if dom::weight(&body_text) < 20 {
+    if dom::weight(&body_text) < MIN_TEXT {
         return Err(ExtractError::NoContent);
     }
 
     let published = meta
         .published
-        .or_else(|| text_date(&doc, &measured, meta.title.as_deref(), opts.timezone));
+        .or_else(|| text_date(doc, &measured, meta.title.as_deref(), opts.timezone));
     let publisher = if opts.publisher_from_page {
         meta::credit_line(&body_text)
             .or(meta.ld_publisher.clone())
@@ -183,6 +174,110 @@ pub fn extract(html: &str, url: &Url, opts: &Options) -> Result<Extracted, Extra
             .canonical_url
             .map(|u| crate::article::canonical_url(&u).to_string()),
     })
+}
+
+/// Text (weighted) below which a page has no article to speak of.
+const MIN_TEXT: u32 = 20;
+
+/// Text (weighted) that a reading must find to count as the article.
+const ENOUGH_TEXT: u32 = 250;
+
+/// The body's raw HTML, its weighted text and the measurements behind it: strict
+/// first, relaxed when that finds too little (the page may wrap its article in
+/// something that looks like furniture), keeping the fullest reading.
+fn read_body(
+    doc: &Html,
+    selectors: &[Selector],
+    remove: &[Selector],
+) -> (String, u32, dom::Measured) {
+    let reading = |strictness| {
+        let mut measured = dom::measure(doc, strictness);
+        for s in remove {
+            measured.skip.extend(doc.select(s).map(|e| e.id()));
+        }
+        let mut chosen: Vec<ego_tree::NodeId> = selectors
+            .iter()
+            .flat_map(|s| doc.select(s).map(|e| e.id()))
+            .collect();
+        if chosen.is_empty() {
+            chosen = body::find_content(doc, &measured).unwrap_or_default();
+        }
+        let raw = body::render(doc, &chosen, &measured);
+        let found = dom::weight(&html_to_text(&raw));
+        (raw, found, measured)
+    };
+    let mut best = reading(dom::Strictness::Strict);
+    for strictness in [dom::Strictness::Tags, dom::Strictness::Loose] {
+        if best.1 >= ENOUGH_TEXT {
+            break;
+        }
+        let next = reading(strictness);
+        if next.1 > best.1 {
+            best = next;
+        }
+    }
+    best
+}
+
+fn has_noscript(html: &str) -> bool {
+    html.as_bytes()
+        .windows(9)
+        .any(|w| w.eq_ignore_ascii_case(b"<noscript"))
+}
+
+/// The document as a browser with scripting off shows it: what `<noscript>` holds is
+/// markup (a browser with scripting, and so the first parse, reads it as one text
+/// node). Turned into `<div>`s, the extractor reads it like any other part.
+fn parse_without_scripting(html: &str) -> Html {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(at) = rest.find(['<']) {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        let tag = if tail.len() >= 10 && tail.as_bytes()[1..10].eq_ignore_ascii_case(b"/noscript") {
+            Some(("</div", 10))
+        } else if tail.len() >= 9 && tail.as_bytes()[1..9].eq_ignore_ascii_case(b"noscript") {
+            Some(("<div", 9))
+        } else {
+            None
+        };
+        match tag {
+            Some((with, len)) => {
+                out.push_str(with);
+                rest = &tail[len..];
+            }
+            None => {
+                out.push('<');
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    Html::parse_document(&out)
+}
+
+/// The page's standfirst when the article container left it out: news pages often
+/// set the lead above the body's container, and say the same words in their meta
+/// description.
+fn standfirst(doc: &Html, m: &dom::Measured, raw: &str) -> Option<String> {
+    let sel =
+        Selector::parse(r#"meta[name="description"], meta[property="og:description"]"#).ok()?;
+    let squash = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
+    let desc = doc
+        .select(&sel)
+        .filter_map(|e| e.value().attr("content"))
+        .map(squash)
+        .find(|d| dom::weight(d) >= 60)?;
+    let body = squash(&html_to_text(raw));
+    let head: String = desc.chars().take(40).collect();
+    if body.contains(&head) {
+        return None;
+    }
+    let psel = Selector::parse("p, div, h2").ok()?;
+    doc.select(&psel)
+        .filter(|e| m.stats.contains_key(&e.id()))
+        .map(|e| squash(&e.text().collect::<String>()))
+        .find(|t| t.starts_with(&head) && dom::weight(t) <= dom::weight(&desc) * 3 / 2)
 }
 
 /// A date written only as text (`2019年7月3日 18時05分`): looked for after the headline
@@ -275,6 +370,80 @@ mod tests {
             ),
             Err(ExtractError::BadSelector(_))
         ));
+    }
+
+    const PARA: &str = "The regional water utility said on Tuesday that an intruder had reached the billing system through a contractor's remote-access account, and that customers' names and addresses may have been copied.";
+
+    /// Blogging platforms that draw the post with a script put it in `<noscript>`:
+    /// read as a scripted browser would, the page has no article at all.
+    #[test]
+    fn an_article_inside_noscript_is_read() {
+        let html = format!(
+            r#"<html><body><nav><a href="/">Home</a></nav>
+<div class="post-body" itemprop="articleBody"><script type="text/template"><p>{PARA}</p></script>
+<noscript><p>{PARA}</p><p>Second paragraph, with its own words, follows here.</p></noscript></div>
+<footer>Powered by a platform</footer></body></html>"#
+        );
+        let e = extract(&html, &url(), &Options::default()).unwrap();
+        assert!(e.body_text.starts_with(PARA), "{}", e.body_text);
+        assert!(e.body_text.contains("Second paragraph"), "{}", e.body_text);
+        assert!(!e.body_text.contains("Powered by"), "{}", e.body_text);
+        assert!(!e.body_html.contains("<script"), "{}", e.body_html);
+    }
+
+    /// A short bold line before prose is a subheading; the same kind of line that ends
+    /// the article (an outlet's credit) is not article text.
+    #[test]
+    fn bold_subheadings_stay_and_a_closing_bold_credit_goes() {
+        let html = format!(
+            r#"<html><body><div class="article"><p>{PARA}</p><p><b>What customers should do</b></p>
+<p>{PARA}</p><p>{PARA}</p><p><strong>WATERNEWS.EXAMPLE</strong></p></div></body></html>"#
+        );
+        let e = extract(&html, &url(), &Options::default()).unwrap();
+        assert!(
+            e.body_text.contains("What customers should do"),
+            "{}",
+            e.body_text
+        );
+        assert!(!e.body_text.contains("WATERNEWS"), "{}", e.body_text);
+    }
+
+    /// News pages often set the lead above the body's container; the meta description
+    /// says the same words, which tells the lead from any other line above the body.
+    #[test]
+    fn a_standfirst_outside_the_body_container_leads_the_article() {
+        let lead = "A contractor's stolen password let an intruder into the utility's billing system for three weeks before anyone noticed.";
+        let links: String = (1..=10)
+            .map(|i| {
+                format!(
+                    "<li><a href=\"/{i}\">Headline number {i} of the other stories today</a></li>"
+                )
+            })
+            .collect();
+        let page = |description: &str| {
+            format!(
+                r#"<html><head><meta name="description" content="{description}"></head><body>
+<div class="intro"><h1>Utility breach</h1><p class="standfirst">{lead}</p></div>
+<div class="teasers"><p>Other story: a bridge reopens after repairs.</p><ul>{links}</ul></div><div class="article-body"><p>{PARA}</p><p>{PARA}</p><p>{PARA}</p></div></body></html>"#
+            )
+        };
+        let e = extract(&page(lead), &url(), &Options::default()).unwrap();
+        assert!(e.body_text.starts_with(lead), "{}", e.body_text);
+        assert_eq!(e.body_text.matches(lead).count(), 1);
+        assert!(!e.body_text.contains("bridge"), "{}", e.body_text);
+
+        // A description that is not the lead's text adds nothing.
+        let other = "Everything about water, power and the city, every day, from the newsroom.";
+        let e = extract(&page(other), &url(), &Options::default()).unwrap();
+        assert!(e.body_text.starts_with(PARA), "{}", e.body_text);
+
+        // An operator's selector is the whole body.
+        let opts = Options {
+            selector: vec![".article-body".into()],
+            ..Options::default()
+        };
+        let e = extract(&page(lead), &url(), &opts).unwrap();
+        assert!(e.body_text.starts_with(PARA), "{}", e.body_text);
     }
 }
 
