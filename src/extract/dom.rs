@@ -272,7 +272,7 @@ pub fn class_signal(el: &scraper::node::Element) -> i32 {
     }
 }
 
-fn is_hidden(el: &scraper::node::Element) -> bool {
+pub fn is_hidden(el: &scraper::node::Element) -> bool {
     if el.attr("hidden").is_some() || el.attr("aria-hidden") == Some("true") {
         return true;
     }

@@ -8,7 +8,7 @@ pub mod meta;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use scraper::{Html, Selector};
+use scraper::{ElementRef, Html, Selector};
 use serde::Serialize;
 use url::Url;
 
@@ -116,7 +116,7 @@ pub fn extract(html: &str, url: &Url, opts: &Options) -> Result<Extracted, Extra
         (&doc, measured)
     };
     if selectors.is_empty()
-        && let Some(lead) = standfirst(doc, &measured, &raw)
+        && let Some(lead) = standfirst(doc, &raw)
     {
         raw = format!("<p>{}</p>\n{raw}", html_escape::encode_text(&lead));
     }
@@ -259,7 +259,7 @@ fn parse_without_scripting(html: &str) -> Html {
 /// The page's standfirst when the article container left it out: news pages often
 /// set the lead above the body's container, and say the same words in their meta
 /// description.
-fn standfirst(doc: &Html, m: &dom::Measured, raw: &str) -> Option<String> {
+fn standfirst(doc: &Html, raw: &str) -> Option<String> {
     let sel =
         Selector::parse(r#"meta[name="description"], meta[property="og:description"]"#).ok()?;
     let squash = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -275,7 +275,13 @@ fn standfirst(doc: &Html, m: &dom::Measured, raw: &str) -> Option<String> {
     }
     let psel = Selector::parse("p, div, h2").ok()?;
     doc.select(&psel)
-        .filter(|e| m.stats.contains_key(&e.id()))
+        // Article headers, where the lead usually stands, count as furniture when the
+        // container is chosen; only what a reader cannot see is left out here.
+        .filter(|e| {
+            !std::iter::once(*e)
+                .chain(e.ancestors().filter_map(ElementRef::wrap))
+                .any(|a| dom::is_hidden(a.value()))
+        })
         .map(|e| squash(&e.text().collect::<String>()))
         .find(|t| t.starts_with(&head) && dom::weight(t) <= dom::weight(&desc) * 3 / 2)
 }
@@ -423,7 +429,7 @@ mod tests {
         let page = |description: &str| {
             format!(
                 r#"<html><head><meta name="description" content="{description}"></head><body>
-<div class="intro"><h1>Utility breach</h1><p class="standfirst">{lead}</p></div>
+<header class="intro"><h1>Utility breach</h1><p class="standfirst">{lead}</p></header>
 <div class="teasers"><p>Other story: a bridge reopens after repairs.</p><ul>{links}</ul></div><div class="article-body"><p>{PARA}</p><p>{PARA}</p><p>{PARA}</p></div></body></html>"#
             )
         };
