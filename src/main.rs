@@ -15,6 +15,44 @@ use kawaraban::ingest::{Ingest, SourceReport, run_pass};
 use kawaraban::store::{Store, StoreError};
 use kawaraban::{admin, fetch};
 
+/// Standard output for commands. A reader that stops early (`kawaraban extract … |
+/// head`) is normal for a command-line tool: the rest of the output is dropped, the
+/// command still finishes (a store write completes and is flushed), and nothing is
+/// reported. Any other write error is reported when the command ends.
+mod stdout {
+    use std::io::Write;
+    use std::sync::Mutex;
+
+    static FAILED: Mutex<Option<std::io::Error>> = Mutex::new(None);
+
+    pub fn write(args: std::fmt::Arguments) {
+        let mut failed = FAILED.lock().unwrap_or_else(|e| e.into_inner());
+        if failed.is_some() {
+            return;
+        }
+        if let Err(e) = std::io::stdout().lock().write_fmt(args) {
+            *failed = Some(e);
+        }
+    }
+
+    /// The write error to report, if any (a closed pipe is none).
+    pub fn error() -> Option<std::io::Error> {
+        let mut failed = FAILED.lock().unwrap_or_else(|e| e.into_inner());
+        failed
+            .take()
+            .filter(|e| e.kind() != std::io::ErrorKind::BrokenPipe)
+    }
+}
+
+macro_rules! out {
+    ($($arg:tt)*) => { stdout::write(format_args!($($arg)*)) };
+}
+
+macro_rules! outln {
+    () => { stdout::write(format_args!("\n")) };
+    ($($arg:tt)*) => { stdout::write(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
 #[derive(Parser)]
 #[command(
     name = "kawaraban",
@@ -343,7 +381,12 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(run(cli)) {
+    let result = runtime.block_on(run(cli));
+    if let Some(e) = stdout::error() {
+        eprintln!("kawaraban: cannot write to standard output: {e}");
+        return ExitCode::from(1);
+    }
+    match result {
         Ok(code) => ExitCode::from(code),
         Err(Failure(code, e)) => {
             eprintln!("kawaraban: {e:#}");
@@ -388,7 +431,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
     match cli.command {
         Command::CheckConfig => {
             let config = load_config(&cli.config)?;
-            print!("{}", config.to_resolved_toml());
+            out!("{}", config.to_resolved_toml());
             eprintln!(
                 "{}: ok, {} sources",
                 cli.config.display(),
@@ -462,12 +505,12 @@ async fn sources_command(path: &Path, command: SourcesCommand) -> Result<u8, Fai
             let states = source_states(&config).await?;
             let rows = status::rows(&config, states.as_deref().unwrap_or_default());
             if json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&rows).context("writing JSON")?
                 );
             } else {
-                print!("{}", status::table(&rows, chrono::Utc::now()));
+                out!("{}", status::table(&rows, chrono::Utc::now()));
                 if states.is_none() {
                     eprintln!(
                         "no store at {} yet: no source has been polled",
@@ -533,12 +576,12 @@ async fn sources_command(path: &Path, command: SourcesCommand) -> Result<u8, Fai
                 }
             };
             if json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&report).context("writing JSON")?
                 );
             } else {
-                print!("{}", check::render(&report));
+                out!("{}", check::render(&report));
             }
         }
     }
@@ -585,7 +628,7 @@ fn opml_command(path: &Path, command: OpmlCommand) -> Result<u8, Failure> {
         OpmlCommand::Export { out } => {
             let xml = opml::export(&load_config(path)?);
             match out {
-                None => print!("{xml}"),
+                None => out!("{xml}"),
                 Some(out) => sources::write_atomic(&out, &xml)?,
             }
         }
@@ -601,18 +644,20 @@ fn opml_command(path: &Path, command: OpmlCommand) -> Result<u8, Failure> {
                 } else {
                     format!("  [{}]", f.tags.join(", "))
                 };
-                println!("{verb:<13} {}  {}{tags}", f.name, f.url);
+                outln!("{verb:<13} {}  {}{tags}", f.name, f.url);
             }
             for (f, existing) in &report.duplicates {
-                println!(
+                outln!(
                     "{:<13} {}  {}  (already the source {existing:?})",
-                    "skipped", f.name, f.url
+                    "skipped",
+                    f.name,
+                    f.url
                 );
             }
             for i in &report.invalid {
-                println!("{:<13} line {}: {}  ({})", "invalid", i.line, i.text, i.why);
+                outln!("{:<13} line {}: {}  ({})", "invalid", i.line, i.text, i.why);
             }
-            println!(
+            outln!(
                 "{} {verb}, {} skipped as duplicates, {} invalid{}",
                 report.added.len(),
                 report.duplicates.len(),
@@ -850,7 +895,7 @@ async fn explain(config: Config, what: &str) -> Result<u8, Failure> {
     };
     match text {
         Some(t) => {
-            print!("{t}");
+            out!("{t}");
             Ok(0)
         }
         None => Err(Failure(
@@ -883,9 +928,9 @@ async fn rejudge(config: Config, config_path: &Path, apply: bool) -> Result<u8, 
         }
     };
     for c in &changes {
-        println!("{}  {}\n    {} -> {}", c.id, c.title, c.before, c.after);
+        outln!("{}  {}\n    {} -> {}", c.id, c.title, c.before, c.after);
     }
-    println!(
+    outln!(
         "{} articles {}",
         changes.len(),
         if apply {
@@ -922,10 +967,10 @@ async fn post(config: Config, command: PostCommand) -> Result<u8, Failure> {
             };
             if json {
                 for l in &items {
-                    println!("{}", serde_json::to_string(l).context("writing JSON")?);
+                    outln!("{}", serde_json::to_string(l).context("writing JSON")?);
                 }
             } else {
-                print!("{}", editor::format_list(&items, config.blog.timezone.0));
+                out!("{}", editor::format_list(&items, config.blog.timezone.0));
             }
             return Ok(0);
         }
@@ -960,7 +1005,7 @@ async fn post(config: Config, command: PostCommand) -> Result<u8, Failure> {
     };
     match result {
         Ok(e) => {
-            println!("{}  {}\n    {}", e.id, e.title, e.message);
+            outln!("{}  {}\n    {}", e.id, e.title, e.message);
             Ok(0)
         }
         Err(e @ EditError::Usage(_)) => Err(Failure(2, e.into())),
@@ -979,7 +1024,7 @@ async fn store_stats(config: &Config, json: bool) -> Result<u8, Failure> {
         }
     };
     if json {
-        println!("{}", serde_json::to_string(&stats).context("writing JSON")?);
+        outln!("{}", serde_json::to_string(&stats).context("writing JSON")?);
         return Ok(0);
     }
     let day = |t: Option<chrono::DateTime<chrono::Utc>>| {
@@ -988,22 +1033,22 @@ async fn store_stats(config: &Config, json: bool) -> Result<u8, Failure> {
             |t| t.format("%Y-%m-%d %H:%M UTC").to_string(),
         )
     };
-    println!("store         {}", config.store.path.display());
-    println!(
+    outln!("store         {}", config.store.path.display());
+    outln!(
         "size on disk  {:.1} MiB",
         stats.size_on_disk as f64 / (1 << 20) as f64
     );
-    println!("articles      {}", stats.articles);
-    println!("  posts       {}", stats.posts);
-    println!(
+    outln!("articles      {}", stats.articles);
+    outln!("  posts       {}", stats.posts);
+    outln!(
         "  not posts   {} (folded, off topic or hidden)",
         stats.not_posts
     );
-    println!("  pending     {}", stats.pending);
-    println!("tombstones    {}", stats.tombstones);
-    println!("sources       {}", stats.sources);
-    println!("oldest        {}", day(stats.oldest));
-    println!("newest        {}", day(stats.newest));
+    outln!("  pending     {}", stats.pending);
+    outln!("tombstones    {}", stats.tombstones);
+    outln!("sources       {}", stats.sources);
+    outln!("oldest        {}", day(stats.oldest));
+    outln!("newest        {}", day(stats.newest));
     Ok(0)
 }
 
@@ -1020,9 +1065,10 @@ async fn prune(config: &Config) -> Result<u8, Failure> {
             serde_json::from_str(&body).context("reading the daemon's answer")?
         }
     };
-    println!(
+    outln!(
         "pruned {} articles, expired {} tombstones",
-        pruned.articles, pruned.tombstones_expired
+        pruned.articles,
+        pruned.tombstones_expired
     );
     Ok(0)
 }
@@ -1158,7 +1204,7 @@ fn print_summary(reports: &[SourceReport]) {
             ),
             _ => format!("{} entries", r.entries),
         };
-        println!(
+        outln!(
             "{}{}  {:<9}  {}  {}",
             r.name,
             " ".repeat(pad),
@@ -1167,7 +1213,7 @@ fn print_summary(reports: &[SourceReport]) {
             detail
         );
         if let Some(to) = &r.moved_to {
-            println!(
+            outln!(
                 "{}  moved permanently to {to}: update its url in the config",
                 " ".repeat(width)
             );
@@ -1178,7 +1224,7 @@ fn print_summary(reports: &[SourceReport]) {
             _ => unchanged += 1,
         }
     }
-    println!(
+    outln!(
         "{} sources: {new} with new articles, {unchanged} unchanged, {failed} failed; {} articles stored",
         reports.len(),
         reports.iter().map(|r| r.new).sum::<usize>()
@@ -1251,9 +1297,9 @@ async fn extract_page(
     let extracted = kawaraban::extract::extract(&html, &page_url, opts)
         .map_err(|e| Failure(1, anyhow::anyhow!("{page_url}: {e}")))?;
     match format {
-        Format::Text => println!("{}", extracted.body_text),
-        Format::Html => println!("{}", extracted.body_html),
-        Format::Json => println!(
+        Format::Text => outln!("{}", extracted.body_text),
+        Format::Html => outln!("{}", extracted.body_html),
+        Format::Json => outln!(
             "{}",
             serde_json::to_string_pretty(&extracted).context("writing JSON")?
         ),

@@ -289,3 +289,54 @@ async fn extract_reads_a_saved_page_without_any_config() {
         text(&out.stderr)
     );
 }
+
+/// `kawaraban extract … | head` is how scripts use it: a reader that stops early
+/// ends the output quietly, and a full disk is reported, never a panic.
+#[tokio::test]
+async fn output_to_a_closed_pipe_or_a_full_disk_does_not_panic() {
+    let page = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/pages/sjis-meta-charset.html"
+    );
+    let args = [
+        "extract",
+        "--file",
+        page,
+        "--url",
+        "https://www.totonichi.example.jp/articles/1.html",
+    ];
+    // The pipe's reading end is closed before the command starts, so every write
+    // fails with a broken pipe.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    // (`output()` would replace the standard output given here with its own pipe.)
+    let closed = bin()
+        .args(args)
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+        .wait_with_output()
+        .await
+        .unwrap();
+    assert_eq!(closed.status.code(), Some(0), "{}", text(&closed.stderr));
+    assert!(closed.stderr.is_empty(), "{}", text(&closed.stderr));
+
+    if Path::new("/dev/full").exists() {
+        let full = bin()
+            .args(args)
+            .stdout(std::fs::File::create("/dev/full").unwrap())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+            .wait_with_output()
+            .await
+            .unwrap();
+        assert_eq!(full.status.code(), Some(1), "{}", text(&full.stderr));
+        let err = text(&full.stderr);
+        assert!(
+            err.contains("cannot write to standard output") && !err.contains("panicked"),
+            "{err}"
+        );
+    }
+}
