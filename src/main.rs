@@ -1021,15 +1021,21 @@ async fn prune(config: &Config) -> Result<u8, Failure> {
         }
     };
     println!(
-        "pruned {} articles, expired {} tombstones",
-        pruned.articles, pruned.tombstones_expired
+        "pruned {} articles, expired {} tombstones, dropped {} articles first seen over {} ago from the dedup index",
+        pruned.articles,
+        pruned.tombstones_expired,
+        pruned.dedup_expired,
+        humantime::format_duration(config.store.dedup_window.0)
     );
     Ok(0)
 }
 
 fn open_store(config: &Config) -> Result<Option<Store>, Failure> {
     match Store::open(&config.store.path, config.store.cache_size.0) {
-        Ok(s) => Ok(Some(s)),
+        Ok(s) => {
+            s.set_dedup_window(config.store.dedup_window.0);
+            Ok(Some(s))
+        }
         Err(StoreError::Locked(_)) => Ok(None),
         Err(e) => Err(Failure(1, e.into())),
     }

@@ -12,7 +12,10 @@
 //! - `dedup`: dedup index key (big-endian) ++ first-seen time ++ id → (); the newest few
 //!   under a key are an article's duplicate candidates, so a lookup costs the same
 //!   however many articles are stored
-//! - `fingerprints`: id → the article's dedup fingerprint
+//! - `fingerprints`: first-seen time ++ id → the article's dedup fingerprint. Both dedup
+//!   trees hold only articles first seen within the dedup window (a story is re-run by
+//!   other outlets within days): keyed by first-seen time, what falls out of the window
+//!   is a key range, which retention removes without reading the articles
 //! - `pending`: ids stored or changed but not judged yet (a crash between storing and
 //!   judging is caught up at the next start)
 //! - `pins`: pin time ++ id → id, for the articles the operator pinned (`post pin`):
@@ -25,7 +28,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -166,6 +169,9 @@ struct Inner {
     /// Ids of articles whose category the operator chose: the classifier's examples.
     manual: sled::Tree,
     meta: sled::Tree,
+    /// How far back from an article's first sighting its duplicate candidates reach, in
+    /// seconds (see [`Store::set_dedup_window`]).
+    dedup_window: AtomicI64,
     /// Bumped on every article write.
     generation: AtomicU64,
     /// Held by every write and every flush. sled 0.34 can deadlock when a flush waits
@@ -245,6 +251,7 @@ impl Store {
                 meta,
                 articles,
                 db,
+                dedup_window: AtomicI64::new(DEFAULT_DEDUP_WINDOW.as_secs() as i64),
                 generation: AtomicU64::new(0),
                 durable: AtomicU64::new(0),
                 writes: std::sync::Mutex::new(()),
@@ -254,6 +261,22 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// Sets `[store] dedup_window`: an article's duplicate candidates are the articles
+    /// first seen at most this long before it, and retention drops the dedup index
+    /// entries of articles first seen longer ago than this.
+    pub fn set_dedup_window(&self, window: std::time::Duration) {
+        let secs = i64::try_from(window.as_secs()).unwrap_or(i64::MAX);
+        self.inner.dedup_window.store(secs, Ordering::Release);
+    }
+
+    /// The earliest first-seen time still inside the dedup window as seen from `t`.
+    pub fn dedup_since(&self, t: DateTime<Utc>) -> DateTime<Utc> {
+        let secs = self.inner.dedup_window.load(Ordering::Acquire);
+        chrono::Duration::try_seconds(secs)
+            .and_then(|w| t.checked_sub_signed(w))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
     }
 
     /// Changes whenever an article is written.
@@ -534,24 +557,22 @@ impl Store {
                             cur.id.as_bytes(),
                             serde_json::to_vec(&cur).map_err(|e| abort(e.to_string()))?,
                         )?;
+                        // An article first seen before the dedup window is indexed
+                        // too (judging replays arrival order, and an import's pending
+                        // articles are judged as they came); retention drops it again.
                         if new.id == plan.id {
                             let when = time_key(cur.first_seen, &cur.id);
-                            if let Some(old) = fingerprints.get(cur.id.as_bytes())?
+                            if let Some(old) = fingerprints.remove(when.as_slice())?
                                 && let Some(old) = Fingerprint::from_bytes(&old)
                             {
                                 for k in dedup::index_keys(&old) {
                                     dedup_tree.remove(dedup_key(k, &when))?;
                                 }
                             }
-                            match &plan.fingerprint {
-                                Some(fp) => {
-                                    fingerprints.insert(cur.id.as_bytes(), fp.to_bytes())?;
-                                    for k in dedup::index_keys(fp) {
-                                        dedup_tree.insert(dedup_key(k, &when), &[])?;
-                                    }
-                                }
-                                None => {
-                                    fingerprints.remove(cur.id.as_bytes())?;
+                            if let Some(fp) = &plan.fingerprint {
+                                fingerprints.insert(when.as_slice(), fp.to_bytes())?;
+                                for k in dedup::index_keys(fp) {
+                                    dedup_tree.insert(dedup_key(k, &when), &[])?;
                                 }
                             }
                         }
@@ -901,7 +922,9 @@ impl Store {
     /// The indexes are rebuilt from each article as its writes left them: the time and
     /// key indexes from its dates and keys, the post index from its judgement, and the
     /// dedup fingerprint from its text (a fingerprint is a function of the text, so the
-    /// duplicate checks of later articles find what they found before the export).
+    /// duplicate checks of later articles find what they found before the export). Only
+    /// the articles first seen within the dedup window are indexed for dedup: what
+    /// retention would drop from the exported store at once is not written.
     pub fn import(
         &self,
         input: impl std::io::BufRead,
@@ -915,7 +938,10 @@ impl Store {
             return Err(TransferError::NotEmpty(i.path.clone()));
         }
         let mut counts = Counts::default();
-        let mut writes = Writes::default();
+        let mut writes = Writes {
+            dedup_since: self.dedup_since(Utc::now()),
+            trees: Default::default(),
+        };
         // Key → id: an article's own key before another's alias, a `key` record over both.
         let mut by_key: std::collections::BTreeMap<&str, (u8, &str)> = Default::default();
         fn claim<'a>(
@@ -988,8 +1014,9 @@ impl Store {
 const IMPORT_BATCH: usize = 2_000;
 
 /// What an import writes, per tree, in the order of `Store::import`'s list.
-#[derive(Default)]
 struct Writes {
+    /// Articles first seen earlier get no dedup entries.
+    dedup_since: DateTime<Utc>,
     trees: [Vec<(Vec<u8>, Vec<u8>)>; 11],
 }
 
@@ -1010,13 +1037,13 @@ impl Writes {
                 self.trees[10].push((id.clone(), Vec::new()));
             }
             // Judging indexes an on-topic article's fingerprint and drops an off-topic one's.
-            if j.topic.on_topic {
+            if j.topic.on_topic && a.first_seen >= self.dedup_since {
                 let fp = dedup::fingerprint(&crate::judge::judged_text(a));
                 let when = time_key(a.first_seen, &a.id);
                 for k in dedup::index_keys(&fp) {
                     self.trees[5].push((dedup_key(k, &when), Vec::new()));
                 }
-                self.trees[6].push((id.clone(), fp.to_bytes()));
+                self.trees[6].push((when, fp.to_bytes()));
             }
         }
         if pending {
@@ -1086,6 +1113,11 @@ fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, StoreError> {
 /// by other outlets within days.
 const CANDIDATES_PER_KEY: usize = 50;
 
+/// The default `[store] dedup_window`: a story is re-run by other outlets within days,
+/// and a month leaves room for a late follow-up while the index stays a month's size.
+pub const DEFAULT_DEDUP_WINDOW: std::time::Duration =
+    std::time::Duration::from_secs(30 * 24 * 3600);
+
 impl Lookup for Store {
     type Error = StoreError;
 
@@ -1093,8 +1125,12 @@ impl Lookup for Store {
         self.get(id)
     }
 
-    fn candidates(&self, keys: &[u64]) -> Result<Vec<Candidate>, StoreError> {
-        let mut ids: Vec<Vec<u8>> = Vec::new();
+    fn candidates(&self, keys: &[u64], seen: DateTime<Utc>) -> Result<Vec<Candidate>, StoreError> {
+        // Entries out of the window that retention has not dropped yet are left out all
+        // the same, so what is found does not depend on when it last ran.
+        let since = time_key(self.dedup_since(seen), "");
+        // First-seen time ++ id, which is also the fingerprint's key.
+        let mut found: Vec<Vec<u8>> = Vec::new();
         for k in keys {
             for item in self
                 .inner
@@ -1105,19 +1141,23 @@ impl Lookup for Store {
                 .take(CANDIDATES_PER_KEY)
             {
                 let key = item?;
-                let id = key.get(16..).unwrap_or_default().to_vec();
-                if !ids.contains(&id) {
-                    ids.push(id);
+                let when = key.get(8..).unwrap_or_default();
+                if when < since.as_slice() {
+                    // Newest first: the rest under this key are older still.
+                    break;
+                }
+                if !found.iter().any(|f| f.as_slice() == when) {
+                    found.push(when.to_vec());
                 }
             }
         }
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(bytes) = self.inner.fingerprints.get(&id)?
+        let mut out = Vec::with_capacity(found.len());
+        for when in found {
+            if let Some(bytes) = self.inner.fingerprints.get(&when)?
                 && let Some(fingerprint) = Fingerprint::from_bytes(&bytes)
             {
                 out.push(Candidate {
-                    id: String::from_utf8_lossy(&id).into_owned(),
+                    id: String::from_utf8_lossy(when.get(8..).unwrap_or_default()).into_owned(),
                     fingerprint,
                 });
             }
@@ -1180,6 +1220,45 @@ fn upgrade(
             }
         }
         meta.insert("manual_index", "1")?;
+    }
+    // Fingerprints were keyed by id alone; keyed by first-seen time, those out of the
+    // dedup window are a key range. The time is read from the article's dedup entries
+    // (every one ends with it), not from the articles: reading those would keep the
+    // whole store resident. A fingerprint with no dedup entries was unreachable anyway.
+    if meta.get("fingerprint_index")?.is_none() {
+        let fingerprints = db.open_tree("fingerprints")?;
+        if !fingerprints.is_empty() {
+            let dedup = db.open_tree("dedup")?;
+            let mut first_seen: std::collections::HashMap<Vec<u8>, Vec<u8>> = Default::default();
+            for key in dedup.iter().keys() {
+                let key = key?;
+                if let (Some(when), Some(id)) = (key.get(8..), key.get(16..)) {
+                    first_seen
+                        .entry(id.to_vec())
+                        .or_insert_with(|| when.to_vec());
+                }
+            }
+            // Ids are lowercase hex; a time key begins with 0x7f (before 1970) or above.
+            let legacy = ..[0x7fu8].as_slice();
+            loop {
+                let batch: Vec<(sled::IVec, sled::IVec)> = fingerprints
+                    .range(legacy)
+                    .take(IMPORT_BATCH)
+                    .collect::<Result<_, _>>()?;
+                if batch.is_empty() {
+                    break;
+                }
+                let mut writes = sled::Batch::default();
+                for (id, fp) in batch {
+                    if let Some(when) = first_seen.get(id.as_ref()) {
+                        writes.insert(when.as_slice(), fp);
+                    }
+                    writes.remove(id);
+                }
+                fingerprints.apply_batch(writes)?;
+            }
+        }
+        meta.insert("fingerprint_index", "1")?;
     }
     // Articles stored before judging existed are judged once, at the next pass.
     if meta.get("judging")?.is_none() {
@@ -1508,6 +1587,8 @@ mod tests {
         ] {
             let mut a = article(k, title, date);
             a.content_text = body.into();
+            // Inside the dedup window, so the dedup index is rebuilt too.
+            a.first_seen = now;
             store.upsert(a, now).unwrap();
         }
         judge_pending(&store, &Judge::permissive()).unwrap();
