@@ -20,7 +20,8 @@
 //!   judging is caught up at the next start)
 //! - `pins`: pin time ++ id → id, for the articles the operator pinned (`post pin`):
 //!   the top of the front page, in pin order
-//! - `meta`: schema version, and when the operator last changed the blog by hand
+//! - `meta`: schema version, the number of articles, and when the operator last changed
+//!   the blog by hand
 //!
 //! `export` writes the articles and source states as JSON lines; `import` reads them
 //! back and rebuilds every index from them.
@@ -300,8 +301,15 @@ impl Store {
         let i = &self.inner;
         let _turn = self.turn();
         let abort = |e: serde_json::Error| ConflictableTransactionError::Abort(e.to_string());
-        let result = (&i.articles, &i.by_time, &i.by_key, &i.pending, &i.posts).transaction(
-            |(articles, by_time, by_key, pending, posts)| {
+        let result = (
+            &i.articles,
+            &i.by_time,
+            &i.by_key,
+            &i.pending,
+            &i.posts,
+            &i.meta,
+        )
+            .transaction(|(articles, by_time, by_key, pending, posts, meta)| {
                 let mut existing_id = None;
                 for k in std::iter::once(&article.key).chain(&article.aliases) {
                     if existing_id.is_none() {
@@ -324,6 +332,8 @@ impl Store {
                         by_key.insert(k.as_bytes(), fresh.id.as_bytes())?;
                     }
                     pending.insert(fresh.id.as_bytes(), &[])?;
+                    let n = count_value(meta.get(ARTICLE_COUNT)?.as_deref());
+                    meta.insert(ARTICLE_COUNT, &(n + 1).to_be_bytes())?;
                     return Ok((Upsert::New, fresh));
                 };
                 let old: Article = serde_json::from_slice(&old_bytes).map_err(abort)?;
@@ -386,8 +396,7 @@ impl Store {
                     )?;
                 }
                 Ok((Upsert::Updated, merged))
-            },
-        );
+            });
         let out = result.map_err(|e| match e {
             TransactionError::Abort(msg) => StoreError::Corrupt(msg),
             TransactionError::Storage(e) => StoreError::Io(e),
@@ -660,8 +669,10 @@ impl Store {
         Ok(out)
     }
 
-    pub fn article_count(&self) -> usize {
-        self.inner.articles.len()
+    /// From the count kept beside the articles: sled's `len` would read every article,
+    /// and sled 0.34 keeps what it read resident.
+    pub fn article_count(&self) -> Result<usize, StoreError> {
+        Ok(count_value(self.inner.meta.get(ARTICLE_COUNT)?.as_deref()) as usize)
     }
 
     /// Every article in id order (for export and tests).
@@ -748,10 +759,11 @@ impl Store {
     /// article (sled keeps what was read resident).
     pub fn stats(&self) -> Result<Stats, StoreError> {
         let i = &self.inner;
+        let articles = self.article_count()?;
         let mut s = Stats {
-            articles: i.articles.len(),
+            articles,
             posts: i.posts.len(),
-            not_posts: i.articles.len().saturating_sub(i.posts.len()),
+            not_posts: articles.saturating_sub(i.posts.len()),
             pending: i.pending.len(),
             sources: i.sources.len(),
             tombstones: i.tombstones.len(),
@@ -994,12 +1006,15 @@ impl Store {
                     tree.apply_batch(batch)?;
                 }
             }
+            i.meta
+                .insert(ARTICLE_COUNT, &(counts.articles as u64).to_be_bytes())?;
             Ok(())
         };
         if let Err(e) = write_all() {
             for tree in trees {
                 let _ = tree.clear();
             }
+            let _ = i.meta.insert(ARTICLE_COUNT, &0u64.to_be_bytes());
             i.generation.fetch_add(1, Ordering::AcqRel);
             return Err(StoreError::Io(e).into());
         }
@@ -1012,6 +1027,15 @@ impl Store {
 
 /// Entries written to one tree per batch by an import.
 const IMPORT_BATCH: usize = 2_000;
+
+/// The `meta` key of the number of stored articles (big-endian u64), written in the
+/// same transaction as every article added or removed.
+const ARTICLE_COUNT: &str = "article_count";
+
+fn count_value(v: Option<&[u8]>) -> u64 {
+    v.and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map_or(0, u64::from_be_bytes)
+}
 
 /// What an import writes, per tree, in the order of `Store::import`'s list.
 struct Writes {
@@ -1260,6 +1284,12 @@ fn upgrade(
         }
         meta.insert("fingerprint_index", "1")?;
     }
+    // The number of articles was counted by walking them; now it is kept. Counted once
+    // here from the time index, which has one small entry per article.
+    if meta.get(ARTICLE_COUNT)?.is_none() {
+        let n = db.open_tree("by_time")?.len() as u64;
+        meta.insert(ARTICLE_COUNT, &n.to_be_bytes())?;
+    }
     // Articles stored before judging existed are judged once, at the next pass.
     if meta.get("judging")?.is_none() {
         for item in articles.iter() {
@@ -1398,7 +1428,7 @@ mod tests {
             b.published, a.published,
             "a missing date keeps the known one"
         );
-        assert_eq!(store.article_count(), 1);
+        assert_eq!(store.article_count().unwrap(), 1);
         assert_eq!(store.newest(10).unwrap()[0].title, "one, revised");
     }
 
@@ -1527,7 +1557,7 @@ mod tests {
             set.judgement.as_mut().unwrap().category = judge.categories.manual("ニュース");
             store.set_judgements(vec![set]).unwrap();
             // As an older kawaraban left it: bare ids in the post index, no index of
-            // the operator's categories.
+            // the operator's categories, no article count.
             let i = &store.inner;
             for item in i.posts.iter() {
                 let (k, _) = item.unwrap();
@@ -1536,6 +1566,7 @@ mod tests {
             i.manual.clear().unwrap();
             i.meta.remove("post_index").unwrap();
             i.meta.remove("manual_index").unwrap();
+            i.meta.remove(ARTICLE_COUNT).unwrap();
             store.flush().unwrap();
             a.id
         };
@@ -1548,6 +1579,7 @@ mod tests {
         );
         assert_eq!(refs[0].time.to_rfc3339(), "2026-01-02T00:00:00+00:00");
         assert_eq!(store.confirmed_examples().unwrap().len(), 1);
+        assert_eq!(store.article_count().unwrap(), 1);
     }
 
     /// Every tree but `meta`, as raw pairs: what an import must rebuild.
@@ -1654,7 +1686,7 @@ mod tests {
         ));
         let one = first.lines().next().unwrap();
         copy.import(format!("{one}\n").as_bytes(), true).unwrap();
-        assert_eq!(copy.article_count(), 1);
+        assert_eq!(copy.article_count().unwrap(), 1);
         copy.import(first.as_bytes(), true).unwrap();
         assert_eq!(trees(&copy), trees(&store));
     }

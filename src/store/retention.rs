@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
-use super::{Store, StoreError, decode, dedup_key, time_key};
+use super::{ARTICLE_COUNT, Store, StoreError, count_value, decode, dedup_key, time_key};
 use crate::article::Article;
 use crate::judge::dedup::{self, Fingerprint};
 
@@ -189,6 +189,7 @@ impl Store {
             &i.tombstones,
             &i.pins,
             &i.manual,
+            &i.meta,
         )
             .transaction(
                 |(
@@ -202,10 +203,14 @@ impl Store {
                     tombs,
                     pins,
                     manual,
+                    meta,
                 )| {
+                    let mut removed = 0u64;
                     for a in &chosen {
                         let id = a.id.as_bytes();
-                        articles.remove(id)?;
+                        if articles.remove(id)?.is_some() {
+                            removed += 1;
+                        }
                         pending.remove(id)?;
                         manual.remove(id)?;
                         by_time.remove(time_key(a.post_time(), &a.id))?;
@@ -230,6 +235,8 @@ impl Store {
                             }
                         }
                     }
+                    let n = count_value(meta.get(ARTICLE_COUNT)?.as_deref());
+                    meta.insert(ARTICLE_COUNT, &n.saturating_sub(removed).to_be_bytes())?;
                     Ok::<_, ConflictableTransactionError<String>>(())
                 },
             );
