@@ -20,8 +20,8 @@
 //!   judging is caught up at the next start)
 //! - `pins`: pin time ++ id → id, for the articles the operator pinned (`post pin`):
 //!   the top of the front page, in pin order
-//! - `meta`: schema version, the number of articles, and when the operator last changed
-//!   the blog by hand
+//! - `meta`: schema version, the numbers of articles and posts, and when the operator
+//!   last changed the blog by hand
 //!
 //! `export` writes the articles and source states as JSON lines; `import` reads them
 //! back and rebuilds every index from them.
@@ -332,8 +332,7 @@ impl Store {
                         by_key.insert(k.as_bytes(), fresh.id.as_bytes())?;
                     }
                     pending.insert(fresh.id.as_bytes(), &[])?;
-                    let n = count_value(meta.get(ARTICLE_COUNT)?.as_deref());
-                    meta.insert(ARTICLE_COUNT, &(n + 1).to_be_bytes())?;
+                    add_count(meta, ARTICLE_COUNT, 1)?;
                     return Ok((Upsert::New, fresh));
                 };
                 let old: Article = serde_json::from_slice(&old_bytes).map_err(abort)?;
@@ -389,11 +388,20 @@ impl Store {
                 if merged.judgement.as_ref().is_some_and(|j| j.is_post())
                     && old.story_time() != merged.story_time()
                 {
-                    posts.remove(time_key(old.story_time(), &old.id))?;
-                    posts.insert(
-                        time_key(merged.story_time(), &merged.id),
-                        post_value(&merged.id, merged.judgement.as_ref()),
-                    )?;
+                    let mut moved = 0;
+                    if posts.remove(time_key(old.story_time(), &old.id))?.is_some() {
+                        moved -= 1;
+                    }
+                    if posts
+                        .insert(
+                            time_key(merged.story_time(), &merged.id),
+                            post_value(&merged.id, merged.judgement.as_ref()),
+                        )?
+                        .is_none()
+                    {
+                        moved += 1;
+                    }
+                    add_count(meta, POST_COUNT, moved)?;
                 }
                 Ok((Upsert::Updated, merged))
             });
@@ -520,9 +528,11 @@ impl Store {
             &i.pending,
             &i.pins,
             &i.manual,
+            &i.meta,
         )
             .transaction(
-                |(articles, posts, dedup_tree, fingerprints, pending, pins, manual)| {
+                |(articles, posts, dedup_tree, fingerprints, pending, pins, manual, meta)| {
+                    let mut post_count = 0;
                     for new in &plan.articles {
                         let Some(bytes) = articles.get(new.id.as_bytes())? else {
                             continue;
@@ -531,8 +541,9 @@ impl Store {
                             serde_json::from_slice(&bytes).map_err(|e| abort(e.to_string()))?;
                         let was_post = cur.judgement.as_ref().is_some_and(|j| j.is_post());
                         let is_post = new.judgement.as_ref().is_some_and(|j| j.is_post());
-                        if was_post {
-                            posts.remove(time_key(cur.story_time(), &cur.id))?;
+                        if was_post && posts.remove(time_key(cur.story_time(), &cur.id))?.is_some()
+                        {
+                            post_count -= 1;
                         }
                         let pinned =
                             |a: &Article| a.judgement.as_ref().and_then(|j| j.editor.pinned);
@@ -547,11 +558,15 @@ impl Store {
                             .as_ref()
                             .and_then(|j| j.story_time)
                             .unwrap_or_else(|| cur.post_time());
-                        if is_post {
-                            posts.insert(
-                                time_key(new_time, &cur.id),
-                                post_value(&cur.id, new.judgement.as_ref()),
-                            )?;
+                        if is_post
+                            && posts
+                                .insert(
+                                    time_key(new_time, &cur.id),
+                                    post_value(&cur.id, new.judgement.as_ref()),
+                                )?
+                                .is_none()
+                        {
+                            post_count += 1;
                         }
                         if new.id == plan.id && cur.same_content(new) {
                             pending.remove(cur.id.as_bytes())?;
@@ -586,6 +601,7 @@ impl Store {
                             }
                         }
                     }
+                    add_count(meta, POST_COUNT, post_count)?;
                     Ok(())
                 },
             );
@@ -669,10 +685,26 @@ impl Store {
         Ok(out)
     }
 
-    /// From the count kept beside the articles: sled's `len` would read every article,
-    /// and sled 0.34 keeps what it read resident.
+    /// From the count kept beside the articles, which reads none of them.
     pub fn article_count(&self) -> Result<usize, StoreError> {
-        Ok(count_value(self.inner.meta.get(ARTICLE_COUNT)?.as_deref()) as usize)
+        self.count(ARTICLE_COUNT)
+    }
+
+    /// The number of posts, from the count kept beside the post index.
+    pub fn post_count(&self) -> Result<usize, StoreError> {
+        self.count(POST_COUNT)
+    }
+
+    fn count(&self, key: &str) -> Result<usize, StoreError> {
+        Ok(count_value(self.inner.meta.get(key)?.as_deref()) as usize)
+    }
+
+    /// Panics unless the kept counts are the trees' sizes.
+    #[cfg(test)]
+    pub(crate) fn assert_counts(&self) {
+        let i = &self.inner;
+        assert_eq!(self.article_count().unwrap(), i.articles.len(), "articles");
+        assert_eq!(self.post_count().unwrap(), i.posts.len(), "posts");
     }
 
     /// Every article in id order (for export and tests).
@@ -759,11 +791,11 @@ impl Store {
     /// article (sled keeps what was read resident).
     pub fn stats(&self) -> Result<Stats, StoreError> {
         let i = &self.inner;
-        let articles = self.article_count()?;
+        let (articles, posts) = (self.article_count()?, self.post_count()?);
         let mut s = Stats {
             articles,
-            posts: i.posts.len(),
-            not_posts: articles.saturating_sub(i.posts.len()),
+            posts,
+            not_posts: articles.saturating_sub(posts),
             pending: i.pending.len(),
             sources: i.sources.len(),
             tombstones: i.tombstones.len(),
@@ -1008,13 +1040,17 @@ impl Store {
             }
             i.meta
                 .insert(ARTICLE_COUNT, &(counts.articles as u64).to_be_bytes())?;
+            i.meta
+                .insert(POST_COUNT, &(writes.trees[4].len() as u64).to_be_bytes())?;
             Ok(())
         };
         if let Err(e) = write_all() {
             for tree in trees {
                 let _ = tree.clear();
             }
-            let _ = i.meta.insert(ARTICLE_COUNT, &0u64.to_be_bytes());
+            for key in [ARTICLE_COUNT, POST_COUNT] {
+                let _ = i.meta.insert(key, &0u64.to_be_bytes());
+            }
             i.generation.fetch_add(1, Ordering::AcqRel);
             return Err(StoreError::Io(e).into());
         }
@@ -1028,13 +1064,28 @@ impl Store {
 /// Entries written to one tree per batch by an import.
 const IMPORT_BATCH: usize = 2_000;
 
-/// The `meta` key of the number of stored articles (big-endian u64), written in the
-/// same transaction as every article added or removed.
+/// The `meta` keys of the numbers of articles and of posts (big-endian u64), changed
+/// in the same transaction as the articles or post index entries they count: sled's
+/// `len` walks a whole tree, and sled 0.34 keeps what it walked resident.
 const ARTICLE_COUNT: &str = "article_count";
+const POST_COUNT: &str = "post_count";
 
 fn count_value(v: Option<&[u8]>) -> u64 {
     v.and_then(|b| <[u8; 8]>::try_from(b).ok())
         .map_or(0, u64::from_be_bytes)
+}
+
+/// Adds `delta` to the count under `key`, in the caller's transaction.
+fn add_count<E>(
+    meta: &sled::transaction::TransactionalTree,
+    key: &str,
+    delta: i64,
+) -> Result<(), ConflictableTransactionError<E>> {
+    if delta != 0 {
+        let n = count_value(meta.get(key)?.as_deref()).saturating_add_signed(delta);
+        meta.insert(key, &n.to_be_bytes())?;
+    }
+    Ok(())
 }
 
 /// What an import writes, per tree, in the order of `Store::import`'s list.
@@ -1284,11 +1335,14 @@ fn upgrade(
         }
         meta.insert("fingerprint_index", "1")?;
     }
-    // The number of articles was counted by walking them; now it is kept. Counted once
-    // here from the time index, which has one small entry per article.
-    if meta.get(ARTICLE_COUNT)?.is_none() {
-        let n = db.open_tree("by_time")?.len() as u64;
-        meta.insert(ARTICLE_COUNT, &n.to_be_bytes())?;
+    // The numbers of articles and posts were counted by walking the trees; now they are
+    // kept. Counted once here, the articles from the time index, which has one small
+    // entry per article.
+    for (key, tree) in [(ARTICLE_COUNT, "by_time"), (POST_COUNT, "posts")] {
+        if meta.get(key)?.is_none() {
+            let n = db.open_tree(tree)?.len() as u64;
+            meta.insert(key, &n.to_be_bytes())?;
+        }
     }
     // Articles stored before judging existed are judged once, at the next pass.
     if meta.get("judging")?.is_none() {
@@ -1524,6 +1578,7 @@ mod tests {
         assert_eq!((ex.len(), ex[0].category.as_str()), (1, "ニュース"));
         // A post's fingerprint was removed with `fingerprint: None`; it is still a post.
         assert_eq!(store.newest_posts(10).unwrap().len(), 2);
+        store.assert_counts();
     }
 
     #[test]
@@ -1567,6 +1622,7 @@ mod tests {
             i.meta.remove("post_index").unwrap();
             i.meta.remove("manual_index").unwrap();
             i.meta.remove(ARTICLE_COUNT).unwrap();
+            i.meta.remove(POST_COUNT).unwrap();
             store.flush().unwrap();
             a.id
         };
@@ -1580,6 +1636,7 @@ mod tests {
         assert_eq!(refs[0].time.to_rfc3339(), "2026-01-02T00:00:00+00:00");
         assert_eq!(store.confirmed_examples().unwrap().len(), 1);
         assert_eq!(store.article_count().unwrap(), 1);
+        store.assert_counts();
     }
 
     /// Every tree but `meta`, as raw pairs: what an import must rebuild.
@@ -1689,6 +1746,8 @@ mod tests {
         assert_eq!(copy.article_count().unwrap(), 1);
         copy.import(first.as_bytes(), true).unwrap();
         assert_eq!(trees(&copy), trees(&store));
+        store.assert_counts();
+        copy.assert_counts();
     }
 
     #[test]

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
-use super::{ARTICLE_COUNT, Store, StoreError, count_value, decode, dedup_key, time_key};
+use super::{ARTICLE_COUNT, POST_COUNT, Store, StoreError, add_count, decode, dedup_key, time_key};
 use crate::article::Article;
 use crate::judge::dedup::{self, Fingerprint};
 
@@ -205,7 +205,7 @@ impl Store {
                     manual,
                     meta,
                 )| {
-                    let mut removed = 0u64;
+                    let (mut removed, mut posts_removed) = (0, 0);
                     for a in &chosen {
                         let id = a.id.as_bytes();
                         if articles.remove(id)?.is_some() {
@@ -214,8 +214,10 @@ impl Store {
                         pending.remove(id)?;
                         manual.remove(id)?;
                         by_time.remove(time_key(a.post_time(), &a.id))?;
-                        if a.judgement.as_ref().is_some_and(|j| j.is_post()) {
-                            posts.remove(time_key(a.story_time(), &a.id))?;
+                        if a.judgement.as_ref().is_some_and(|j| j.is_post())
+                            && posts.remove(time_key(a.story_time(), &a.id))?.is_some()
+                        {
+                            posts_removed += 1;
                         }
                         if let Some(t) = a.judgement.as_ref().and_then(|j| j.editor.pinned) {
                             pins.remove(time_key(t, &a.id))?;
@@ -235,8 +237,8 @@ impl Store {
                             }
                         }
                     }
-                    let n = count_value(meta.get(ARTICLE_COUNT)?.as_deref());
-                    meta.insert(ARTICLE_COUNT, &n.saturating_sub(removed).to_be_bytes())?;
+                    add_count(meta, ARTICLE_COUNT, -removed)?;
+                    add_count(meta, POST_COUNT, -posts_removed)?;
                     Ok::<_, ConflictableTransactionError<String>>(())
                 },
             );
@@ -384,6 +386,7 @@ mod tests {
         let expired = store.prune(Policy::default(), later).unwrap();
         assert_eq!(expired.tombstones_expired, 6);
         assert!(!store.is_pruned("https://a.example/1").unwrap());
+        store.assert_counts();
     }
 
     #[test]
@@ -400,6 +403,7 @@ mod tests {
         // Within the limit: nothing more.
         let again = store.prune(policy, at("2026-01-06T00:00:00Z")).unwrap();
         assert_eq!(again.articles, 0);
+        store.assert_counts();
     }
 
     #[test]
@@ -505,6 +509,7 @@ mod tests {
         // And a day later the trim has not touched it: two days old is in the window.
         store.prune(Policy::default(), now + day).unwrap();
         assert!(dedup_ids(&store).1.contains(&id(&recent)));
+        store.assert_counts();
     }
 
     #[test]
