@@ -1020,12 +1020,15 @@ async fn prune(config: &Config) -> Result<u8, Failure> {
             serde_json::from_str(&body).context("reading the daemon's answer")?
         }
     };
+    let window = config.store.dedup_window.0.as_secs();
+    let window = if window.is_multiple_of(86_400) {
+        format!("{} days", window / 86_400)
+    } else {
+        humantime::format_duration(config.store.dedup_window.0).to_string()
+    };
     println!(
-        "pruned {} articles, expired {} tombstones, dropped {} articles first seen over {} ago from the dedup index",
-        pruned.articles,
-        pruned.tombstones_expired,
-        pruned.dedup_expired,
-        humantime::format_duration(config.store.dedup_window.0)
+        "pruned {} articles, expired {} tombstones, dropped {} articles first seen over {window} ago from the dedup index",
+        pruned.articles, pruned.tombstones_expired, pruned.dedup_expired,
     );
     Ok(0)
 }
