@@ -373,7 +373,7 @@ fn build_store(articles: usize) -> RenderFixture {
     let inserted = started.elapsed();
     // Otherwise sled's background flusher would compete with the measured renders.
     store.flush().expect("flush store");
-    assert_eq!(store.article_count(), articles);
+    assert_eq!(store.article_count().unwrap(), articles);
     println!(
         "render: built a store of {articles} articles in {:.1?} ({:.1?} inserting, {:.1?} flushing)",
         started.elapsed(),

@@ -178,6 +178,9 @@ pub struct StoreConfig {
     /// At most this many articles are kept, the oldest pruned first; unset: no limit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keep_max: Option<std::num::NonZeroUsize>,
+    /// How far back duplicate candidates reach from an article's first sighting; the
+    /// dedup index keeps only the articles first seen within it.
+    pub dedup_window: HumanDuration,
 }
 
 impl StoreConfig {
@@ -196,6 +199,7 @@ impl Default for StoreConfig {
             cache_size: ByteSize(32 << 20),
             keep_days: None,
             keep_max: None,
+            dedup_window: HumanDuration(crate::store::DEFAULT_DEDUP_WINDOW),
         }
     }
 }
@@ -517,7 +521,7 @@ impl Config {
                 )));
             }
         }
-        let checks: [(&str, bool, &str); 5] = [
+        let checks: [(&str, bool, &str); 6] = [
             (
                 "fetch.concurrency",
                 self.fetch.concurrency >= 1,
@@ -530,6 +534,11 @@ impl Config {
                 "fetch.interval",
                 self.fetch.interval.0 >= Duration::from_secs(1),
                 "at least 1s",
+            ),
+            (
+                "store.dedup_window",
+                self.store.dedup_window.0 >= Duration::from_secs(3600),
+                "at least 1h",
             ),
         ];
         for (key, ok, expected) in checks {

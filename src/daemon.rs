@@ -278,10 +278,11 @@ async fn prune(store: &Store, policy: Policy) -> Option<Pruned> {
     let s = store.clone();
     match tokio::task::spawn_blocking(move || s.prune(policy, Utc::now())).await {
         Ok(Ok(p)) => {
-            if p.articles > 0 || p.tombstones_expired > 0 {
+            if p.articles > 0 || p.tombstones_expired > 0 || p.dedup_expired > 0 {
                 tracing::info!(
                     articles = p.articles,
                     tombstones_expired = p.tombstones_expired,
+                    dedup_expired = p.dedup_expired,
                     "retention pruned the store"
                 );
             }

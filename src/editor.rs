@@ -698,6 +698,7 @@ mod tests {
             let mut want = vec![a.clone(), b.clone(), m.clone()];
             want.sort();
             assert_eq!(posts(store), want, "{when}");
+            store.assert_counts();
             assert!(j(store, &c).editor.hidden, "{when}");
             assert!(j(store, &c).leads_story(), "{when}");
             let ja = j(store, &a);

@@ -112,7 +112,7 @@ impl Health {
         Ok(self.metrics.render(&Gauges {
             sources: rows,
             store_bytes: store.size_on_disk()?,
-            store_articles: store.article_count() as u64,
+            store_articles: store.article_count()? as u64,
             renders: self.cache.renders(),
         }))
     }

@@ -1065,17 +1065,25 @@ async fn prune(config: &Config) -> Result<u8, Failure> {
             serde_json::from_str(&body).context("reading the daemon's answer")?
         }
     };
+    let window = config.store.dedup_window.0.as_secs();
+    let window = if window.is_multiple_of(86_400) {
+        format!("{} days", window / 86_400)
+    } else {
+        humantime::format_duration(config.store.dedup_window.0).to_string()
+    };
     outln!(
-        "pruned {} articles, expired {} tombstones",
-        pruned.articles,
-        pruned.tombstones_expired
+        "pruned {} articles, expired {} tombstones, dropped {} articles first seen over {window} ago from the dedup index",
+        pruned.articles, pruned.tombstones_expired, pruned.dedup_expired,
     );
     Ok(0)
 }
 
 fn open_store(config: &Config) -> Result<Option<Store>, Failure> {
     match Store::open(&config.store.path, config.store.cache_size.0) {
-        Ok(s) => Ok(Some(s)),
+        Ok(s) => {
+            s.set_dedup_window(config.store.dedup_window.0);
+            Ok(Some(s))
+        }
         Err(StoreError::Locked(_)) => Ok(None),
         Err(e) => Err(Failure(1, e.into())),
     }

@@ -270,6 +270,7 @@ impl Reloader {
         if let Some(policy) = &self.retention {
             *policy.write().unwrap_or_else(|p| p.into_inner()) = new.store.retention();
         }
+        self.ingest.store.set_dedup_window(new.store.dedup_window.0);
 
         let before = old.resolved_sources();
         let after = new.resolved_sources();

@@ -12,12 +12,16 @@
 //! - `dedup`: dedup index key (big-endian) ++ first-seen time ++ id → (); the newest few
 //!   under a key are an article's duplicate candidates, so a lookup costs the same
 //!   however many articles are stored
-//! - `fingerprints`: id → the article's dedup fingerprint
+//! - `fingerprints`: first-seen time ++ id → the article's dedup fingerprint. Both dedup
+//!   trees hold only articles first seen within the dedup window (a story is re-run by
+//!   other outlets within days): keyed by first-seen time, what falls out of the window
+//!   is a key range, which retention removes without reading the articles
 //! - `pending`: ids stored or changed but not judged yet (a crash between storing and
 //!   judging is caught up at the next start)
 //! - `pins`: pin time ++ id → id, for the articles the operator pinned (`post pin`):
 //!   the top of the front page, in pin order
-//! - `meta`: schema version, and when the operator last changed the blog by hand
+//! - `meta`: schema version, the numbers of articles and posts, and when the operator
+//!   last changed the blog by hand
 //!
 //! `export` writes the articles and source states as JSON lines; `import` reads them
 //! back and rebuilds every index from them.
@@ -25,7 +29,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -166,6 +170,9 @@ struct Inner {
     /// Ids of articles whose category the operator chose: the classifier's examples.
     manual: sled::Tree,
     meta: sled::Tree,
+    /// How far back from an article's first sighting its duplicate candidates reach, in
+    /// seconds (see [`Store::set_dedup_window`]).
+    dedup_window: AtomicI64,
     /// Bumped on every article write.
     generation: AtomicU64,
     /// Held by every write and every flush. sled 0.34 can deadlock when a flush waits
@@ -245,6 +252,7 @@ impl Store {
                 meta,
                 articles,
                 db,
+                dedup_window: AtomicI64::new(DEFAULT_DEDUP_WINDOW.as_secs() as i64),
                 generation: AtomicU64::new(0),
                 durable: AtomicU64::new(0),
                 writes: std::sync::Mutex::new(()),
@@ -254,6 +262,22 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// Sets `[store] dedup_window`: an article's duplicate candidates are the articles
+    /// first seen at most this long before it, and retention drops the dedup index
+    /// entries of articles first seen longer ago than this.
+    pub fn set_dedup_window(&self, window: std::time::Duration) {
+        let secs = i64::try_from(window.as_secs()).unwrap_or(i64::MAX);
+        self.inner.dedup_window.store(secs, Ordering::Release);
+    }
+
+    /// The earliest first-seen time still inside the dedup window as seen from `t`.
+    pub fn dedup_since(&self, t: DateTime<Utc>) -> DateTime<Utc> {
+        let secs = self.inner.dedup_window.load(Ordering::Acquire);
+        chrono::Duration::try_seconds(secs)
+            .and_then(|w| t.checked_sub_signed(w))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
     }
 
     /// Changes whenever an article is written.
@@ -277,8 +301,15 @@ impl Store {
         let i = &self.inner;
         let _turn = self.turn();
         let abort = |e: serde_json::Error| ConflictableTransactionError::Abort(e.to_string());
-        let result = (&i.articles, &i.by_time, &i.by_key, &i.pending, &i.posts).transaction(
-            |(articles, by_time, by_key, pending, posts)| {
+        let result = (
+            &i.articles,
+            &i.by_time,
+            &i.by_key,
+            &i.pending,
+            &i.posts,
+            &i.meta,
+        )
+            .transaction(|(articles, by_time, by_key, pending, posts, meta)| {
                 let mut existing_id = None;
                 for k in std::iter::once(&article.key).chain(&article.aliases) {
                     if existing_id.is_none() {
@@ -301,6 +332,7 @@ impl Store {
                         by_key.insert(k.as_bytes(), fresh.id.as_bytes())?;
                     }
                     pending.insert(fresh.id.as_bytes(), &[])?;
+                    add_count(meta, ARTICLE_COUNT, 1)?;
                     return Ok((Upsert::New, fresh));
                 };
                 let old: Article = serde_json::from_slice(&old_bytes).map_err(abort)?;
@@ -356,15 +388,23 @@ impl Store {
                 if merged.judgement.as_ref().is_some_and(|j| j.is_post())
                     && old.story_time() != merged.story_time()
                 {
-                    posts.remove(time_key(old.story_time(), &old.id))?;
-                    posts.insert(
-                        time_key(merged.story_time(), &merged.id),
-                        post_value(&merged.id, merged.judgement.as_ref()),
-                    )?;
+                    let mut moved = 0;
+                    if posts.remove(time_key(old.story_time(), &old.id))?.is_some() {
+                        moved -= 1;
+                    }
+                    if posts
+                        .insert(
+                            time_key(merged.story_time(), &merged.id),
+                            post_value(&merged.id, merged.judgement.as_ref()),
+                        )?
+                        .is_none()
+                    {
+                        moved += 1;
+                    }
+                    add_count(meta, POST_COUNT, moved)?;
                 }
                 Ok((Upsert::Updated, merged))
-            },
-        );
+            });
         let out = result.map_err(|e| match e {
             TransactionError::Abort(msg) => StoreError::Corrupt(msg),
             TransactionError::Storage(e) => StoreError::Io(e),
@@ -488,9 +528,11 @@ impl Store {
             &i.pending,
             &i.pins,
             &i.manual,
+            &i.meta,
         )
             .transaction(
-                |(articles, posts, dedup_tree, fingerprints, pending, pins, manual)| {
+                |(articles, posts, dedup_tree, fingerprints, pending, pins, manual, meta)| {
+                    let mut post_count = 0;
                     for new in &plan.articles {
                         let Some(bytes) = articles.get(new.id.as_bytes())? else {
                             continue;
@@ -499,8 +541,9 @@ impl Store {
                             serde_json::from_slice(&bytes).map_err(|e| abort(e.to_string()))?;
                         let was_post = cur.judgement.as_ref().is_some_and(|j| j.is_post());
                         let is_post = new.judgement.as_ref().is_some_and(|j| j.is_post());
-                        if was_post {
-                            posts.remove(time_key(cur.story_time(), &cur.id))?;
+                        if was_post && posts.remove(time_key(cur.story_time(), &cur.id))?.is_some()
+                        {
+                            post_count -= 1;
                         }
                         let pinned =
                             |a: &Article| a.judgement.as_ref().and_then(|j| j.editor.pinned);
@@ -515,11 +558,15 @@ impl Store {
                             .as_ref()
                             .and_then(|j| j.story_time)
                             .unwrap_or_else(|| cur.post_time());
-                        if is_post {
-                            posts.insert(
-                                time_key(new_time, &cur.id),
-                                post_value(&cur.id, new.judgement.as_ref()),
-                            )?;
+                        if is_post
+                            && posts
+                                .insert(
+                                    time_key(new_time, &cur.id),
+                                    post_value(&cur.id, new.judgement.as_ref()),
+                                )?
+                                .is_none()
+                        {
+                            post_count += 1;
                         }
                         if new.id == plan.id && cur.same_content(new) {
                             pending.remove(cur.id.as_bytes())?;
@@ -534,28 +581,27 @@ impl Store {
                             cur.id.as_bytes(),
                             serde_json::to_vec(&cur).map_err(|e| abort(e.to_string()))?,
                         )?;
+                        // An article first seen before the dedup window is indexed
+                        // too (judging replays arrival order, and an import's pending
+                        // articles are judged as they came); retention drops it again.
                         if new.id == plan.id {
                             let when = time_key(cur.first_seen, &cur.id);
-                            if let Some(old) = fingerprints.get(cur.id.as_bytes())?
+                            if let Some(old) = fingerprints.remove(when.as_slice())?
                                 && let Some(old) = Fingerprint::from_bytes(&old)
                             {
                                 for k in dedup::index_keys(&old) {
                                     dedup_tree.remove(dedup_key(k, &when))?;
                                 }
                             }
-                            match &plan.fingerprint {
-                                Some(fp) => {
-                                    fingerprints.insert(cur.id.as_bytes(), fp.to_bytes())?;
-                                    for k in dedup::index_keys(fp) {
-                                        dedup_tree.insert(dedup_key(k, &when), &[])?;
-                                    }
-                                }
-                                None => {
-                                    fingerprints.remove(cur.id.as_bytes())?;
+                            if let Some(fp) = &plan.fingerprint {
+                                fingerprints.insert(when.as_slice(), fp.to_bytes())?;
+                                for k in dedup::index_keys(fp) {
+                                    dedup_tree.insert(dedup_key(k, &when), &[])?;
                                 }
                             }
                         }
                     }
+                    add_count(meta, POST_COUNT, post_count)?;
                     Ok(())
                 },
             );
@@ -639,8 +685,26 @@ impl Store {
         Ok(out)
     }
 
-    pub fn article_count(&self) -> usize {
-        self.inner.articles.len()
+    /// From the count kept beside the articles, which reads none of them.
+    pub fn article_count(&self) -> Result<usize, StoreError> {
+        self.count(ARTICLE_COUNT)
+    }
+
+    /// The number of posts, from the count kept beside the post index.
+    pub fn post_count(&self) -> Result<usize, StoreError> {
+        self.count(POST_COUNT)
+    }
+
+    fn count(&self, key: &str) -> Result<usize, StoreError> {
+        Ok(count_value(self.inner.meta.get(key)?.as_deref()) as usize)
+    }
+
+    /// Panics unless the kept counts are the trees' sizes.
+    #[cfg(test)]
+    pub(crate) fn assert_counts(&self) {
+        let i = &self.inner;
+        assert_eq!(self.article_count().unwrap(), i.articles.len(), "articles");
+        assert_eq!(self.post_count().unwrap(), i.posts.len(), "posts");
     }
 
     /// Every article in id order (for export and tests).
@@ -727,10 +791,11 @@ impl Store {
     /// article (sled keeps what was read resident).
     pub fn stats(&self) -> Result<Stats, StoreError> {
         let i = &self.inner;
+        let (articles, posts) = (self.article_count()?, self.post_count()?);
         let mut s = Stats {
-            articles: i.articles.len(),
-            posts: i.posts.len(),
-            not_posts: i.articles.len().saturating_sub(i.posts.len()),
+            articles,
+            posts,
+            not_posts: articles.saturating_sub(posts),
             pending: i.pending.len(),
             sources: i.sources.len(),
             tombstones: i.tombstones.len(),
@@ -901,7 +966,9 @@ impl Store {
     /// The indexes are rebuilt from each article as its writes left them: the time and
     /// key indexes from its dates and keys, the post index from its judgement, and the
     /// dedup fingerprint from its text (a fingerprint is a function of the text, so the
-    /// duplicate checks of later articles find what they found before the export).
+    /// duplicate checks of later articles find what they found before the export). Only
+    /// the articles first seen within the dedup window are indexed for dedup: what
+    /// retention would drop from the exported store at once is not written.
     pub fn import(
         &self,
         input: impl std::io::BufRead,
@@ -915,7 +982,10 @@ impl Store {
             return Err(TransferError::NotEmpty(i.path.clone()));
         }
         let mut counts = Counts::default();
-        let mut writes = Writes::default();
+        let mut writes = Writes {
+            dedup_since: self.dedup_since(Utc::now()),
+            trees: Default::default(),
+        };
         // Key → id: an article's own key before another's alias, a `key` record over both.
         let mut by_key: std::collections::BTreeMap<&str, (u8, &str)> = Default::default();
         fn claim<'a>(
@@ -968,11 +1038,18 @@ impl Store {
                     tree.apply_batch(batch)?;
                 }
             }
+            i.meta
+                .insert(ARTICLE_COUNT, &(counts.articles as u64).to_be_bytes())?;
+            i.meta
+                .insert(POST_COUNT, &(writes.trees[4].len() as u64).to_be_bytes())?;
             Ok(())
         };
         if let Err(e) = write_all() {
             for tree in trees {
                 let _ = tree.clear();
+            }
+            for key in [ARTICLE_COUNT, POST_COUNT] {
+                let _ = i.meta.insert(key, &0u64.to_be_bytes());
             }
             i.generation.fetch_add(1, Ordering::AcqRel);
             return Err(StoreError::Io(e).into());
@@ -987,9 +1064,34 @@ impl Store {
 /// Entries written to one tree per batch by an import.
 const IMPORT_BATCH: usize = 2_000;
 
+/// The `meta` keys of the numbers of articles and of posts (big-endian u64), changed
+/// in the same transaction as the articles or post index entries they count: sled's
+/// `len` walks a whole tree, and sled 0.34 keeps what it walked resident.
+const ARTICLE_COUNT: &str = "article_count";
+const POST_COUNT: &str = "post_count";
+
+fn count_value(v: Option<&[u8]>) -> u64 {
+    v.and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map_or(0, u64::from_be_bytes)
+}
+
+/// Adds `delta` to the count under `key`, in the caller's transaction.
+fn add_count<E>(
+    meta: &sled::transaction::TransactionalTree,
+    key: &str,
+    delta: i64,
+) -> Result<(), ConflictableTransactionError<E>> {
+    if delta != 0 {
+        let n = count_value(meta.get(key)?.as_deref()).saturating_add_signed(delta);
+        meta.insert(key, &n.to_be_bytes())?;
+    }
+    Ok(())
+}
+
 /// What an import writes, per tree, in the order of `Store::import`'s list.
-#[derive(Default)]
 struct Writes {
+    /// Articles first seen earlier get no dedup entries.
+    dedup_since: DateTime<Utc>,
     trees: [Vec<(Vec<u8>, Vec<u8>)>; 11],
 }
 
@@ -1010,13 +1112,13 @@ impl Writes {
                 self.trees[10].push((id.clone(), Vec::new()));
             }
             // Judging indexes an on-topic article's fingerprint and drops an off-topic one's.
-            if j.topic.on_topic {
+            if j.topic.on_topic && a.first_seen >= self.dedup_since {
                 let fp = dedup::fingerprint(&crate::judge::judged_text(a));
                 let when = time_key(a.first_seen, &a.id);
                 for k in dedup::index_keys(&fp) {
                     self.trees[5].push((dedup_key(k, &when), Vec::new()));
                 }
-                self.trees[6].push((id.clone(), fp.to_bytes()));
+                self.trees[6].push((when, fp.to_bytes()));
             }
         }
         if pending {
@@ -1086,6 +1188,11 @@ fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, StoreError> {
 /// by other outlets within days.
 const CANDIDATES_PER_KEY: usize = 50;
 
+/// The default `[store] dedup_window`: a story is re-run by other outlets within days,
+/// and a month leaves room for a late follow-up while the index stays a month's size.
+pub const DEFAULT_DEDUP_WINDOW: std::time::Duration =
+    std::time::Duration::from_secs(30 * 24 * 3600);
+
 impl Lookup for Store {
     type Error = StoreError;
 
@@ -1093,8 +1200,12 @@ impl Lookup for Store {
         self.get(id)
     }
 
-    fn candidates(&self, keys: &[u64]) -> Result<Vec<Candidate>, StoreError> {
-        let mut ids: Vec<Vec<u8>> = Vec::new();
+    fn candidates(&self, keys: &[u64], seen: DateTime<Utc>) -> Result<Vec<Candidate>, StoreError> {
+        // Entries out of the window that retention has not dropped yet are left out all
+        // the same, so what is found does not depend on when it last ran.
+        let since = time_key(self.dedup_since(seen), "");
+        // First-seen time ++ id, which is also the fingerprint's key.
+        let mut found: Vec<Vec<u8>> = Vec::new();
         for k in keys {
             for item in self
                 .inner
@@ -1105,19 +1216,23 @@ impl Lookup for Store {
                 .take(CANDIDATES_PER_KEY)
             {
                 let key = item?;
-                let id = key.get(16..).unwrap_or_default().to_vec();
-                if !ids.contains(&id) {
-                    ids.push(id);
+                let when = key.get(8..).unwrap_or_default();
+                if when < since.as_slice() {
+                    // Newest first: the rest under this key are older still.
+                    break;
+                }
+                if !found.iter().any(|f| f.as_slice() == when) {
+                    found.push(when.to_vec());
                 }
             }
         }
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(bytes) = self.inner.fingerprints.get(&id)?
+        let mut out = Vec::with_capacity(found.len());
+        for when in found {
+            if let Some(bytes) = self.inner.fingerprints.get(&when)?
                 && let Some(fingerprint) = Fingerprint::from_bytes(&bytes)
             {
                 out.push(Candidate {
-                    id: String::from_utf8_lossy(&id).into_owned(),
+                    id: String::from_utf8_lossy(when.get(8..).unwrap_or_default()).into_owned(),
                     fingerprint,
                 });
             }
@@ -1180,6 +1295,54 @@ fn upgrade(
             }
         }
         meta.insert("manual_index", "1")?;
+    }
+    // Fingerprints were keyed by id alone; keyed by first-seen time, those out of the
+    // dedup window are a key range. The time is read from the article's dedup entries
+    // (every one ends with it), not from the articles: reading those would keep the
+    // whole store resident. A fingerprint with no dedup entries was unreachable anyway.
+    if meta.get("fingerprint_index")?.is_none() {
+        let fingerprints = db.open_tree("fingerprints")?;
+        if !fingerprints.is_empty() {
+            let dedup = db.open_tree("dedup")?;
+            let mut first_seen: std::collections::HashMap<Vec<u8>, Vec<u8>> = Default::default();
+            for key in dedup.iter().keys() {
+                let key = key?;
+                if let (Some(when), Some(id)) = (key.get(8..), key.get(16..)) {
+                    first_seen
+                        .entry(id.to_vec())
+                        .or_insert_with(|| when.to_vec());
+                }
+            }
+            // Ids are lowercase hex; a time key begins with 0x7f (before 1970) or above.
+            let legacy = ..[0x7fu8].as_slice();
+            loop {
+                let batch: Vec<(sled::IVec, sled::IVec)> = fingerprints
+                    .range(legacy)
+                    .take(IMPORT_BATCH)
+                    .collect::<Result<_, _>>()?;
+                if batch.is_empty() {
+                    break;
+                }
+                let mut writes = sled::Batch::default();
+                for (id, fp) in batch {
+                    if let Some(when) = first_seen.get(id.as_ref()) {
+                        writes.insert(when.as_slice(), fp);
+                    }
+                    writes.remove(id);
+                }
+                fingerprints.apply_batch(writes)?;
+            }
+        }
+        meta.insert("fingerprint_index", "1")?;
+    }
+    // The numbers of articles and posts were counted by walking the trees; now they are
+    // kept. Counted once here, the articles from the time index, which has one small
+    // entry per article.
+    for (key, tree) in [(ARTICLE_COUNT, "by_time"), (POST_COUNT, "posts")] {
+        if meta.get(key)?.is_none() {
+            let n = db.open_tree(tree)?.len() as u64;
+            meta.insert(key, &n.to_be_bytes())?;
+        }
     }
     // Articles stored before judging existed are judged once, at the next pass.
     if meta.get("judging")?.is_none() {
@@ -1319,7 +1482,7 @@ mod tests {
             b.published, a.published,
             "a missing date keeps the known one"
         );
-        assert_eq!(store.article_count(), 1);
+        assert_eq!(store.article_count().unwrap(), 1);
         assert_eq!(store.newest(10).unwrap()[0].title, "one, revised");
     }
 
@@ -1415,6 +1578,7 @@ mod tests {
         assert_eq!((ex.len(), ex[0].category.as_str()), (1, "ニュース"));
         // A post's fingerprint was removed with `fingerprint: None`; it is still a post.
         assert_eq!(store.newest_posts(10).unwrap().len(), 2);
+        store.assert_counts();
     }
 
     #[test]
@@ -1448,7 +1612,7 @@ mod tests {
             set.judgement.as_mut().unwrap().category = judge.categories.manual("ニュース");
             store.set_judgements(vec![set]).unwrap();
             // As an older kawaraban left it: bare ids in the post index, no index of
-            // the operator's categories.
+            // the operator's categories, no article count.
             let i = &store.inner;
             for item in i.posts.iter() {
                 let (k, _) = item.unwrap();
@@ -1457,6 +1621,8 @@ mod tests {
             i.manual.clear().unwrap();
             i.meta.remove("post_index").unwrap();
             i.meta.remove("manual_index").unwrap();
+            i.meta.remove(ARTICLE_COUNT).unwrap();
+            i.meta.remove(POST_COUNT).unwrap();
             store.flush().unwrap();
             a.id
         };
@@ -1469,6 +1635,8 @@ mod tests {
         );
         assert_eq!(refs[0].time.to_rfc3339(), "2026-01-02T00:00:00+00:00");
         assert_eq!(store.confirmed_examples().unwrap().len(), 1);
+        assert_eq!(store.article_count().unwrap(), 1);
+        store.assert_counts();
     }
 
     /// Every tree but `meta`, as raw pairs: what an import must rebuild.
@@ -1508,6 +1676,8 @@ mod tests {
         ] {
             let mut a = article(k, title, date);
             a.content_text = body.into();
+            // Inside the dedup window, so the dedup index is rebuilt too.
+            a.first_seen = now;
             store.upsert(a, now).unwrap();
         }
         judge_pending(&store, &Judge::permissive()).unwrap();
@@ -1573,9 +1743,11 @@ mod tests {
         ));
         let one = first.lines().next().unwrap();
         copy.import(format!("{one}\n").as_bytes(), true).unwrap();
-        assert_eq!(copy.article_count(), 1);
+        assert_eq!(copy.article_count().unwrap(), 1);
         copy.import(first.as_bytes(), true).unwrap();
         assert_eq!(trees(&copy), trees(&store));
+        store.assert_counts();
+        copy.assert_counts();
     }
 
     #[test]

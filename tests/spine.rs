@@ -189,7 +189,7 @@ async fn every_good_entry_lands_once_and_bad_sources_record_errors() {
         5
     );
     assert_eq!(news.hits("gone.xml"), 1, "a 410 source is not polled again");
-    assert_eq!(store.article_count(), GOOD_ENTRIES);
+    assert_eq!(store.article_count().unwrap(), GOOD_ENTRIES);
     let broken = store.source_state(&news.url("malformed.xml")).unwrap();
     assert_eq!(broken.consecutive_failures, 2);
     assert!(broken.last_error.unwrap().contains("not a feed"));
@@ -421,7 +421,8 @@ async fn the_daemon_serves_merged_feeds_that_parse_back() {
     assert_eq!(
         Store::open(&config.store.path, 1 << 20)
             .unwrap()
-            .article_count(),
+            .article_count()
+            .unwrap(),
         GOOD_ENTRIES
     );
 }

@@ -168,8 +168,10 @@ pub struct Candidate {
 pub trait Lookup {
     type Error;
     fn article(&self, id: &str) -> Result<Option<Article>, Self::Error>;
-    /// Articles filed under any of these dedup index keys, the newest few per key.
-    fn candidates(&self, keys: &[u64]) -> Result<Vec<Candidate>, Self::Error>;
+    /// Articles filed under any of these dedup index keys, the newest few per key,
+    /// leaving out those first seen more than the dedup window before `seen` (the
+    /// first sighting of the article being judged).
+    fn candidates(&self, keys: &[u64], seen: DateTime<Utc>) -> Result<Vec<Candidate>, Self::Error>;
 }
 
 /// What judging one article changes: the articles to write, and the article's
@@ -246,7 +248,7 @@ pub fn decide<L: Lookup>(
     let fp = dedup::fingerprint(&judged_text(article));
     // The stories it may be, by their post's id, with the best similarity to each.
     let mut found: Vec<(f64, String)> = Vec::new();
-    for c in lookup.candidates(&dedup::index_keys(&fp))? {
+    for c in lookup.candidates(&dedup::index_keys(&fp), article.first_seen)? {
         if c.id == article.id {
             continue;
         }
@@ -680,7 +682,11 @@ mod tests {
         fn article(&self, id: &str) -> Result<Option<Article>, Self::Error> {
             Ok(self.articles.borrow().get(id).cloned())
         }
-        fn candidates(&self, keys: &[u64]) -> Result<Vec<Candidate>, Self::Error> {
+        fn candidates(
+            &self,
+            keys: &[u64],
+            _seen: DateTime<Utc>,
+        ) -> Result<Vec<Candidate>, Self::Error> {
             Ok(self
                 .fingerprints
                 .borrow()

@@ -462,9 +462,9 @@ impl Lookup for Overlay<'_> {
         }
     }
 
-    fn candidates(&self, keys: &[u64]) -> Result<Vec<Candidate>, StoreError> {
+    fn candidates(&self, keys: &[u64], seen: DateTime<Utc>) -> Result<Vec<Candidate>, StoreError> {
         let mut out = match self.store {
-            Some(s) => Lookup::candidates(s, keys)?,
+            Some(s) => Lookup::candidates(s, keys, seen)?,
             None => Vec::new(),
         };
         for (id, fp) in self.fingerprints.borrow().iter() {

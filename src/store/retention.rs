@@ -1,6 +1,7 @@
 //! Retention: the store keeps what `[store] keep_days` and `keep_max` allow, and a
 //! tombstone for each key it let go, so a feed that still lists a pruned article does
-//! not bring it back as new.
+//! not bring it back as new. The dedup index keeps only the articles first seen within
+//! `[store] dedup_window`.
 //!
 //! Pruning runs in small batches, each one transaction taking its turn with the other
 //! writes, so ingest and serving go on between batches.
@@ -12,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
-use super::{Store, StoreError, decode, dedup_key, time_key};
+use super::{ARTICLE_COUNT, POST_COUNT, Store, StoreError, add_count, decode, dedup_key, time_key};
 use crate::article::Article;
 use crate::judge::dedup::{self, Fingerprint};
 
@@ -36,9 +37,12 @@ pub(super) fn pruned_at(stamp: &[u8]) -> Option<i64> {
 const BATCH: usize = 200;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Pruned {
     pub articles: usize,
     pub tombstones_expired: usize,
+    /// Articles whose dedup index entries went: first seen before the dedup window.
+    pub dedup_expired: usize,
 }
 
 impl Store {
@@ -47,8 +51,9 @@ impl Store {
         Ok(self.inner.tombstones.contains_key(key.as_bytes())?)
     }
 
-    /// Prunes everything `policy` no longer keeps, batch by batch, and expires old
-    /// tombstones. Blocking: the daemon runs it on the blocking pool.
+    /// Prunes everything `policy` no longer keeps, batch by batch, expires old
+    /// tombstones, and drops the dedup entries of articles first seen before the dedup
+    /// window. Blocking: the daemon runs it on the blocking pool.
     pub fn prune(&self, policy: Policy, now: DateTime<Utc>) -> Result<Pruned, StoreError> {
         let mut out = Pruned::default();
         if policy != Policy::default() {
@@ -61,7 +66,51 @@ impl Store {
             }
         }
         out.tombstones_expired = self.expire_tombstones(now)?;
+        loop {
+            let n = self.expire_dedup_batch(now)?;
+            out.dedup_expired += n;
+            if n == 0 {
+                break;
+            }
+        }
         Ok(out)
+    }
+
+    /// Drops the dedup entries of up to one batch of the articles first seen before the
+    /// dedup window; returns how many. The fingerprints are keyed by first-seen time, so
+    /// these are the tree's first keys, and each one's fingerprint names its index keys:
+    /// no article is read (sled would keep every page it read resident).
+    fn expire_dedup_batch(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let i = &self.inner;
+        let since = time_key(self.dedup_since(now), "");
+        let expired: Vec<sled::IVec> = i
+            .fingerprints
+            .range(..since)
+            .keys()
+            .take(BATCH)
+            .collect::<Result<_, _>>()?;
+        if expired.is_empty() {
+            return Ok(0);
+        }
+        let _turn = self.turn();
+        let result = (&i.dedup, &i.fingerprints).transaction(|(dedup_tree, fingerprints)| {
+            for when in &expired {
+                // Read again here: judging may have replaced it since.
+                if let Some(fp) = fingerprints.remove(when)?
+                    && let Some(fp) = Fingerprint::from_bytes(&fp)
+                {
+                    for k in dedup::index_keys(&fp) {
+                        dedup_tree.remove(dedup_key(k, when))?;
+                    }
+                }
+            }
+            Ok::<_, ConflictableTransactionError<String>>(())
+        });
+        result.map_err(|e| match e {
+            TransactionError::Abort(msg) => StoreError::Corrupt(msg),
+            TransactionError::Storage(e) => StoreError::Io(e),
+        })?;
+        Ok(expired.len())
     }
 
     /// Removes up to one batch of the oldest articles past the policy; returns how many.
@@ -140,6 +189,7 @@ impl Store {
             &i.tombstones,
             &i.pins,
             &i.manual,
+            &i.meta,
         )
             .transaction(
                 |(
@@ -153,15 +203,21 @@ impl Store {
                     tombs,
                     pins,
                     manual,
+                    meta,
                 )| {
+                    let (mut removed, mut posts_removed) = (0, 0);
                     for a in &chosen {
                         let id = a.id.as_bytes();
-                        articles.remove(id)?;
+                        if articles.remove(id)?.is_some() {
+                            removed += 1;
+                        }
                         pending.remove(id)?;
                         manual.remove(id)?;
                         by_time.remove(time_key(a.post_time(), &a.id))?;
-                        if a.judgement.as_ref().is_some_and(|j| j.is_post()) {
-                            posts.remove(time_key(a.story_time(), &a.id))?;
+                        if a.judgement.as_ref().is_some_and(|j| j.is_post())
+                            && posts.remove(time_key(a.story_time(), &a.id))?.is_some()
+                        {
+                            posts_removed += 1;
                         }
                         if let Some(t) = a.judgement.as_ref().and_then(|j| j.editor.pinned) {
                             pins.remove(time_key(t, &a.id))?;
@@ -172,15 +228,17 @@ impl Store {
                             }
                             tombs.insert(k.as_bytes(), &stamp)?;
                         }
-                        if let Some(fp) = fingerprints.remove(id)?
+                        let when = time_key(a.first_seen, &a.id);
+                        if let Some(fp) = fingerprints.remove(when.as_slice())?
                             && let Some(fp) = Fingerprint::from_bytes(&fp)
                         {
-                            let when = time_key(a.first_seen, &a.id);
                             for k in dedup::index_keys(&fp) {
                                 dedup_tree.remove(dedup_key(k, &when))?;
                             }
                         }
                     }
+                    add_count(meta, ARTICLE_COUNT, -removed)?;
+                    add_count(meta, POST_COUNT, -posts_removed)?;
                     Ok::<_, ConflictableTransactionError<String>>(())
                 },
             );
@@ -328,6 +386,7 @@ mod tests {
         let expired = store.prune(Policy::default(), later).unwrap();
         assert_eq!(expired.tombstones_expired, 6);
         assert!(!store.is_pruned("https://a.example/1").unwrap());
+        store.assert_counts();
     }
 
     #[test]
@@ -344,6 +403,7 @@ mod tests {
         // Within the limit: nothing more.
         let again = store.prune(policy, at("2026-01-06T00:00:00Z")).unwrap();
         assert_eq!(again.articles, 0);
+        store.assert_counts();
     }
 
     #[test]
@@ -358,6 +418,149 @@ mod tests {
         assert_eq!(pruned.articles, 1, "only 01-01");
         assert!(store.find("https://a.example/2").unwrap().is_some());
         assert!(store.find("https://b.example/2").unwrap().is_some());
+    }
+
+    const SHOP: &str = "東京都内の通販会社「みなと商会」は30日、同社の通販サイトが外部から不正アクセスを受け、顧客のクレジットカード情報最大2万4千件が流出した可能性があると発表した。\
+        同社によると、決済画面のプログラムが改ざんされ、昨年11月から今年3月までに入力されたカード番号や有効期限、セキュリティーコードが外部に送信されていたという。\
+        カード会社からの連絡で発覚した。すでに一部のカードで不正利用の被害が確認されており、同社は警視庁に相談している。";
+    const HOSPITAL: &str = "大阪府の市立病院は3日、ランサムウェアによるサイバー攻撃を受け、電子カルテのシステムが停止したと発表した。\
+        復旧には少なくとも二週間かかる見通しで、救急患者の受け入れと外来の新規受け付けを止めている。\
+        病院によると、2日未明に院内のサーバー28台で暗号化が確認され、画面には身代金を要求する英文が表示された。";
+
+    /// Stores an article first seen at `seen` with `text`, and judges it.
+    fn arrive(store: &Store, key: &str, text: &str, seen: DateTime<Utc>) -> Article {
+        let mut a = article(key, key, None);
+        a.content_text = text.into();
+        a.first_seen = seen;
+        let (_, a) = store.upsert(a, seen).unwrap();
+        judge_pending(store, &Judge::permissive()).unwrap();
+        store.get(&a.id).unwrap().unwrap()
+    }
+
+    fn folded_into(a: &Article) -> Option<&str> {
+        a.judgement.as_ref().unwrap().duplicate_of.as_deref()
+    }
+
+    /// The ids the dedup index and the fingerprints name, each sorted.
+    fn dedup_ids(store: &Store) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+        let t = trees(store);
+        let ids = |n: usize, from: usize| {
+            let mut v: Vec<Vec<u8>> = t[n].iter().map(|(k, _)| k[from..].to_vec()).collect();
+            v.sort();
+            v.dedup();
+            v
+        };
+        (ids(5, 16), ids(6, 8))
+    }
+
+    #[test]
+    fn the_dedup_index_keeps_the_window_and_still_folds_within_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db"), 1 << 20).unwrap();
+        let now = at("2026-03-01T00:00:00Z");
+        let day = chrono::Duration::days(1);
+        let old = arrive(&store, "https://a.example/old", SHOP, now - day * 40);
+        let recent = arrive(&store, "https://a.example/recent", HOSPITAL, now - day * 2);
+        assert_eq!(folded_into(&recent), None);
+
+        // Before any trim, the old article is a candidate only for what arrived near it.
+        let keys = dedup::index_keys(&dedup::fingerprint(&crate::judge::judged_text(&old)));
+        let candidates = |seen| -> Vec<String> {
+            crate::judge::Lookup::candidates(&store, &keys, seen)
+                .unwrap()
+                .into_iter()
+                .map(|c| c.id)
+                .collect()
+        };
+        assert_eq!(candidates(now - day * 39), std::slice::from_ref(&old.id));
+        assert!(candidates(now).is_empty());
+
+        // Another outlet runs both stories now: the recent one folds, the old one not.
+        let again_old = arrive(&store, "https://b.example/old", SHOP, now);
+        let again_recent = arrive(&store, "https://b.example/recent", HOSPITAL, now);
+        assert_eq!(folded_into(&again_old), None, "outside the window");
+        assert_eq!(folded_into(&again_recent), Some(recent.id.as_str()));
+
+        // The trim drops the old article's entries, and nothing else.
+        let id = |a: &Article| a.id.as_bytes().to_vec();
+        let (indexed, fingerprinted) = dedup_ids(&store);
+        assert!(indexed.contains(&id(&old)) && fingerprinted.contains(&id(&old)));
+        let pruned = store.prune(Policy::default(), now).unwrap();
+        assert_eq!((pruned.dedup_expired, pruned.articles), (1, 0));
+        let mut kept = vec![id(&recent), id(&again_old), id(&again_recent)];
+        kept.sort();
+        assert_eq!(dedup_ids(&store), (kept.clone(), kept));
+        let entries: usize = [&recent, &again_old, &again_recent]
+            .iter()
+            .map(|a| dedup::index_keys(&dedup::fingerprint(&crate::judge::judged_text(a))).len())
+            .sum();
+        assert_eq!(trees(&store)[5].len(), entries);
+        assert_eq!(
+            store.prune(Policy::default(), now).unwrap().dedup_expired,
+            0
+        );
+        // The old article itself stays, a post as before.
+        let old_now = store.get(&old.id).unwrap().unwrap();
+        assert!(old_now.judgement.as_ref().unwrap().is_post());
+
+        // After the trim a third outlet's copy still folds into the recent story.
+        let third = arrive(&store, "https://c.example/recent", HOSPITAL, now + day);
+        assert_eq!(folded_into(&third), Some(recent.id.as_str()));
+        // And a day later the trim has not touched it: two days old is in the window.
+        store.prune(Policy::default(), now + day).unwrap();
+        assert!(dedup_ids(&store).1.contains(&id(&recent)));
+        store.assert_counts();
+    }
+
+    #[test]
+    fn an_import_indexes_only_the_dedup_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db"), 1 << 20).unwrap();
+        // Import measures the window from the clock, so these are dated from it.
+        let now = Utc::now();
+        let day = chrono::Duration::days(1);
+        let old = arrive(&store, "https://a.example/old", SHOP, now - day * 40);
+        let recent = arrive(&store, "https://a.example/recent", HOSPITAL, now - day);
+        let first = exported(&store);
+
+        let copy = Store::open(&dir.path().join("copy"), 1 << 20).unwrap();
+        copy.import(first.as_bytes(), false).unwrap();
+        let id = |a: &Article| vec![a.id.as_bytes().to_vec()];
+        assert_eq!(dedup_ids(&copy), (id(&recent), id(&recent)));
+        assert_eq!(exported(&copy), first, "the round trip is unchanged");
+        // What the original holds once retention has run.
+        assert!(dedup_ids(&store).1.contains(&old.id.as_bytes().to_vec()));
+        store.prune(Policy::default(), now).unwrap();
+        assert_eq!(trees(&copy), trees(&store));
+    }
+
+    #[test]
+    fn an_older_stores_fingerprints_are_rekeyed_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let now = at("2026-03-01T00:00:00Z");
+        let day = chrono::Duration::days(1);
+        let (before, old) = {
+            let store = Store::open(&path, 1 << 20).unwrap();
+            let old = arrive(&store, "https://a.example/old", SHOP, now - day * 40);
+            arrive(&store, "https://a.example/recent", HOSPITAL, now - day);
+            let before = trees(&store);
+            // As an older kawaraban left it: fingerprints keyed by id.
+            let i = &store.inner;
+            let pairs: Vec<_> = i.fingerprints.iter().map(Result::unwrap).collect();
+            i.fingerprints.clear().unwrap();
+            for (k, v) in pairs {
+                i.fingerprints.insert(&k[8..], v).unwrap();
+            }
+            i.meta.remove("fingerprint_index").unwrap();
+            store.flush().unwrap();
+            (before, old)
+        };
+        let store = Store::open(&path, 1 << 20).unwrap();
+        assert_eq!(trees(&store), before);
+        let pruned = store.prune(Policy::default(), now).unwrap();
+        assert_eq!(pruned.dedup_expired, 1);
+        assert!(!dedup_ids(&store).1.contains(&old.id.as_bytes().to_vec()));
     }
 
     #[test]
