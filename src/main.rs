@@ -1073,7 +1073,9 @@ async fn prune(config: &Config) -> Result<u8, Failure> {
     };
     outln!(
         "pruned {} articles, expired {} tombstones, dropped {} articles first seen over {window} ago from the dedup index",
-        pruned.articles, pruned.tombstones_expired, pruned.dedup_expired,
+        pruned.articles,
+        pruned.tombstones_expired,
+        pruned.dedup_expired,
     );
     Ok(0)
 }
