@@ -16,6 +16,9 @@
 //! The operator's category is the judgement's category with `manual` set, which judging
 //! already keeps and the classifier learns from (`Store::confirmed_examples`).
 
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -396,54 +399,83 @@ pub struct Listed {
 /// too) and the articles folded into them, or with `skipped` the skipped ones.
 pub fn list(store: &Store, req: &ListRequest) -> Result<Vec<Listed>, StoreError> {
     let wanted = req.category.as_deref().map(|c| decode(c).to_lowercase());
-    let mut roots: std::collections::HashMap<String, Option<Article>> = Default::default();
-    let mut out = Vec::new();
-    for a in store.all_articles() {
+    let mut roots: HashMap<String, Option<Article>> = HashMap::new();
+    let mut out: Vec<Listed> = Vec::new();
+    // With a limit, articles are read newest first and only until no older one can
+    // make the list: a line's date is its post time or its story's earliest post time
+    // (the earliest of the outlets folded together, itself included), never later than
+    // the post time the walk is ordered by. So a daemon asked for the last few posts
+    // does not read (and keep resident) the whole store.
+    let mut top: BinaryHeap<Reverse<DateTime<Utc>>> = BinaryHeap::new();
+    for a in store.newest_first() {
         let a = a?;
-        let Some(j) = &a.judgement else {
-            if !req.skipped && wanted.is_none() {
-                out.push(listed(&a, "pending", None, None));
-            }
-            continue;
-        };
-        if j.topic.on_topic == req.skipped {
-            continue;
-        }
-        let (status, root) = if !j.topic.on_topic {
-            ("skipped", None)
-        } else if let Some(r) = &j.duplicate_of {
-            let root = match roots.get(r) {
-                Some(root) => root.clone(),
-                None => {
-                    let root = store.get(r)?;
-                    roots.insert(r.clone(), root.clone());
-                    root
-                }
-            };
-            ("folded", root)
-        } else if j.editor.hidden {
-            ("hidden", None)
-        } else {
-            ("published", None)
-        };
-        let category = match &root {
-            Some(r) => r.judgement.as_ref().and_then(|j| j.category.clone()),
-            None => j.category.clone(),
-        };
-        if let Some(w) = &wanted
-            && !category.as_ref().is_some_and(|c| {
-                c.name.to_lowercase() == *w || decode(&c.slug).to_lowercase() == *w
-            })
+        if let Some(n) = req.limit
+            && top.len() >= n
+            && top.peek().is_some_and(|Reverse(d)| a.post_time() < *d)
         {
-            continue;
+            break;
         }
-        out.push(listed(&a, status, root.as_ref(), category));
+        let Some(line) = line(store, &a, req.skipped, wanted.as_deref(), &mut roots)? else {
+            continue;
+        };
+        if let Some(n) = req.limit {
+            top.push(Reverse(line.date));
+            if top.len() > n {
+                top.pop();
+            }
+        }
+        out.push(line);
     }
     out.sort_by(|a, b| b.date.cmp(&a.date).then(a.id.cmp(&b.id)));
     if let Some(n) = req.limit {
         out.truncate(n);
     }
     Ok(out)
+}
+
+/// `a`'s line in `post list`, or None when the request leaves it out.
+fn line(
+    store: &Store,
+    a: &Article,
+    skipped: bool,
+    wanted: Option<&str>,
+    roots: &mut HashMap<String, Option<Article>>,
+) -> Result<Option<Listed>, StoreError> {
+    let Some(j) = &a.judgement else {
+        return Ok((!skipped && wanted.is_none()).then(|| listed(a, "pending", None, None)));
+    };
+    if j.topic.on_topic == skipped {
+        return Ok(None);
+    }
+    let (status, root) = if !j.topic.on_topic {
+        ("skipped", None)
+    } else if let Some(r) = &j.duplicate_of {
+        let root = match roots.get(r) {
+            Some(root) => root.clone(),
+            None => {
+                let root = store.get(r)?;
+                roots.insert(r.clone(), root.clone());
+                root
+            }
+        };
+        ("folded", root)
+    } else if j.editor.hidden {
+        ("hidden", None)
+    } else {
+        ("published", None)
+    };
+    let category = match &root {
+        Some(r) => r.judgement.as_ref().and_then(|j| j.category.clone()),
+        None => j.category.clone(),
+    };
+    if let Some(w) = wanted
+        && !category
+            .as_ref()
+            .is_some_and(|c| c.name.to_lowercase() == w || decode(&c.slug).to_lowercase() == w)
+    {
+        return Ok(None);
+    }
+    Ok(Some(listed(a, status, root.as_ref(), category)))
 }
 
 fn decode(s: &str) -> String {
@@ -791,6 +823,71 @@ mod tests {
         edit_ok(&store, &judge, &a, Action::Unpin);
         assert!(store.pinned_posts().unwrap().is_empty());
         assert!(posts(&store).contains(&c));
+    }
+
+    /// A limited list reads newest first and stops early; it must give the same lines
+    /// as the whole list cut to the limit, folded stories (dated by their earliest
+    /// outlet) and unjudged articles included.
+    #[test]
+    fn a_limited_list_is_the_whole_list_cut_short() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db"), 1 << 20).unwrap();
+        let judge = judge();
+        let [_, _, hospital, _] = newsroom(&store, &judge);
+        // Another outlet's copy of the hospital story, published before it but read
+        // later: the story is dated by the copy, earlier than its post's place in
+        // the walk.
+        let mut copy = article(
+            "https://kyodo.example/c",
+            "kyodo",
+            0,
+            "市民病院にサイバー攻撃",
+            HOSPITAL,
+        );
+        copy.first_seen = t(9);
+        let copy = store.upsert(copy, t(9)).unwrap().1.id;
+        judge_pending(&store, &judge).unwrap();
+        assert_eq!(j(&store, &copy).duplicate_of.as_ref(), Some(&hospital));
+        assert_eq!(j(&store, &hospital).story_time, Some(t(0)));
+        for minute in [6, 7] {
+            let a = article(
+                &format!("https://toto.example/p{minute}"),
+                "toto",
+                minute,
+                "まだ判定していない記事",
+                "サイバー攻撃の続報。",
+            );
+            store.upsert(a, t(8)).unwrap();
+        }
+        let ids = |lines: &[Listed]| lines.iter().map(|l| l.id.clone()).collect::<Vec<_>>();
+        for (skipped, category) in [(false, None), (true, None), (false, Some("access"))] {
+            let all = ids(&list(
+                &store,
+                &ListRequest {
+                    skipped,
+                    category: category.map(String::from),
+                    limit: None,
+                },
+            )
+            .unwrap());
+            assert!(!all.is_empty());
+            for n in 1..=all.len() + 1 {
+                let some = list(
+                    &store,
+                    &ListRequest {
+                        skipped,
+                        category: category.map(String::from),
+                        limit: Some(n),
+                    },
+                )
+                .unwrap();
+                assert_eq!(
+                    ids(&some),
+                    all[..n.min(all.len())],
+                    "limit {n}, {category:?}"
+                );
+            }
+        }
     }
 
     #[test]

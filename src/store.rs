@@ -442,20 +442,26 @@ impl Store {
 
     /// The newest `n` articles by post time, newest first.
     pub fn newest(&self, n: usize) -> Result<Vec<Article>, StoreError> {
-        let mut out = Vec::with_capacity(n.min(1024));
-        for item in self.inner.by_time.iter().rev() {
-            if out.len() >= n {
-                break;
-            }
-            let (_, id) = item?;
-            match self.inner.articles.get(&id)? {
-                Some(bytes) => out.push(decode(&bytes)?),
-                None => {
-                    tracing::warn!(id = %String::from_utf8_lossy(&id), "time index points at a missing article")
+        self.newest_first().take(n).collect()
+    }
+
+    /// Every article by post time, newest first, read only as far as the caller goes
+    /// (sled keeps what was read resident, so a daemon should not read further).
+    pub fn newest_first(&self) -> impl Iterator<Item = Result<Article, StoreError>> + '_ {
+        self.inner.by_time.iter().rev().filter_map(|item| {
+            let id = match item {
+                Ok((_, id)) => id,
+                Err(e) => return Some(Err(e.into())),
+            };
+            match self.inner.articles.get(&id) {
+                Ok(Some(bytes)) => Some(decode(&bytes)),
+                Ok(None) => {
+                    tracing::warn!(id = %String::from_utf8_lossy(&id), "time index points at a missing article");
+                    None
                 }
+                Err(e) => Some(Err(e.into())),
             }
-        }
-        Ok(out)
+        })
     }
 
     /// The newest `n` posts (on topic, not folded into another), newest first.
