@@ -859,30 +859,21 @@ mod tests {
             );
             store.upsert(a, t(8)).unwrap();
         }
-        let ids = |lines: &[Listed]| lines.iter().map(|l| l.id.clone()).collect::<Vec<_>>();
         for (skipped, category) in [(false, None), (true, None), (false, Some("access"))] {
-            let all = ids(&list(
-                &store,
-                &ListRequest {
+            let ids = |limit| {
+                let req = ListRequest {
                     skipped,
                     category: category.map(String::from),
-                    limit: None,
-                },
-            )
-            .unwrap());
+                    limit,
+                };
+                let lines = list(&store, &req).unwrap();
+                lines.into_iter().map(|l| l.id).collect::<Vec<_>>()
+            };
+            let all = ids(None);
             assert!(!all.is_empty());
             for n in 1..=all.len() + 1 {
-                let some = list(
-                    &store,
-                    &ListRequest {
-                        skipped,
-                        category: category.map(String::from),
-                        limit: Some(n),
-                    },
-                )
-                .unwrap();
                 assert_eq!(
-                    ids(&some),
+                    ids(Some(n)),
                     all[..n.min(all.len())],
                     "limit {n}, {category:?}"
                 );

@@ -305,33 +305,28 @@ async fn output_to_a_closed_pipe_or_a_full_disk_does_not_panic() {
         "--url",
         "https://www.totonichi.example.jp/articles/1.html",
     ];
-    // The pipe's reading end is closed before the command starts, so every write
-    // fails with a broken pipe.
-    let (reader, writer) = std::io::pipe().unwrap();
-    drop(reader);
-    // (`output()` would replace the standard output given here with its own pipe.)
-    let closed = bin()
-        .args(args)
-        .stdout(writer)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap()
-        .wait_with_output()
-        .await
-        .unwrap();
-    assert_eq!(closed.status.code(), Some(0), "{}", text(&closed.stderr));
-    assert!(closed.stderr.is_empty(), "{}", text(&closed.stderr));
-
-    if Path::new("/dev/full").exists() {
-        let full = bin()
+    // `output()` would replace the standard output given here with its own pipe.
+    let run = |stdout: std::process::Stdio| async {
+        bin()
             .args(args)
-            .stdout(std::fs::File::create("/dev/full").unwrap())
+            .stdout(stdout)
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap()
             .wait_with_output()
             .await
-            .unwrap();
+            .unwrap()
+    };
+    // The pipe's reading end is closed before the command starts, so every write
+    // fails with a broken pipe.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let closed = run(writer.into()).await;
+    assert_eq!(closed.status.code(), Some(0), "{}", text(&closed.stderr));
+    assert!(closed.stderr.is_empty(), "{}", text(&closed.stderr));
+
+    if Path::new("/dev/full").exists() {
+        let full = run(std::fs::File::create("/dev/full").unwrap().into()).await;
         assert_eq!(full.status.code(), Some(1), "{}", text(&full.stderr));
         let err = text(&full.stderr);
         assert!(
