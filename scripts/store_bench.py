@@ -207,7 +207,9 @@ def serve_and_measure(exe, cfg, listen):
                     sys.exit(f"the daemon did not come up:\n{log.read().decode(errors='replace')}")
                 time.sleep(0.2)
         paths = ["/feed.atom", "/feed.rss", "/feed.json", "/", "/page/2/", "/page/500/",
-                 "/style.css", "/archive/2026/10/", "/archive/2026/10/page/2/"]
+                 "/style.css", "/archive/2026/10/", "/archive/2026/10/page/2/",
+                 # The operator's endpoints (answered on loopback).
+                 "/status", "/metrics", "/healthz", "/sources.opml"]
         for _, slug in CATEGORIES:
             paths += [f"/category/{slug}.atom", f"/category/{slug}.rss",
                       f"/category/{slug}.json", f"/category/{slug}/",
@@ -226,9 +228,14 @@ def serve_and_measure(exe, cfg, listen):
                     statuses[p] = r.status
             except urllib.error.HTTPError as e:
                 statuses[p] = e.code
+        # The commands an operator runs against the daemon (through its admin socket).
+        for cmd in (["stats", "--json"], ["post", "list", "--limit", "20"],
+                    ["sources", "list"]):
+            r = subprocess.run([exe, "--config", cfg, *cmd], capture_output=True, timeout=300)
+            statuses["kawaraban " + " ".join(cmd)] = 200 if r.returncode == 0 else r.returncode
         bad = {p: s for p, s in statuses.items() if s != 200}
         return {
-            "paths_served": len(statuses),
+            "paths_served": len(statuses),  # HTTP paths and admin commands
             "non_200": bad,
             "rss_mib": round(proc_kib(daemon.pid, "VmRSS") / 1024, 1),
             "peak_mib": round(proc_kib(daemon.pid, "VmHWM") / 1024, 1),
