@@ -271,6 +271,7 @@ fn assemble(blocks: &[String], in_main: &[bool]) -> String {
                         .any(|r| r.stats.is_paragraph())
             };
             !(b.is_empty()
+                || is_time_stamp(b)
                 || is_end_marker(t)
                 || (b.starts_with("<p>")
                     && ((is_bare_line(t) && !subheading()) || is_notice(t) || is_credit(t))))
@@ -821,4 +822,12 @@ fn is_bold_line(block: &str) -> bool {
                 && block.ends_with(close)
                 && !block[open.len()..block.len() - close.len()].contains(&close[..close.len() - 4])
         })
+}
+
+/// A line that is only a `<time>`: the page's publication or update stamp, which the
+/// post carries as metadata.
+fn is_time_stamp(block: &str) -> bool {
+    block.starts_with("<p><time")
+        && block.ends_with("</time></p>")
+        && block.matches("<time").count() == 1
 }

@@ -414,6 +414,19 @@ mod tests {
         assert!(!e.body_text.contains("WATERNEWS"), "{}", e.body_text);
     }
 
+    /// A publication or update stamp written as its own line is metadata, not text.
+    #[test]
+    fn a_line_that_is_only_a_time_stamp_is_left_out() {
+        let html = format!(
+            r#"<html><body><div class="article"><p>{PARA}</p>
+<p><time datetime="2020-04-11T10:27">Updated on Saturday, 11.04.2020, at 10:27 in the morning, Central European Summer Time</time></p>
+<p>{PARA} It was <time datetime="2020-04-03">on Friday</time> that the utility told customers.</p><p>{PARA}</p></div></body></html>"#
+        );
+        let e = extract(&html, &url(), &Options::default()).unwrap();
+        assert!(!e.body_text.contains("11.04.2020"), "{}", e.body_text);
+        assert!(e.body_text.contains("on Friday"), "{}", e.body_text);
+    }
+
     /// News pages often set the lead above the body's container; the meta description
     /// says the same words, which tells the lead from any other line above the body.
     #[test]
