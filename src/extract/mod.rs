@@ -274,16 +274,28 @@ fn standfirst(doc: &Html, raw: &str) -> Option<String> {
         return None;
     }
     let psel = Selector::parse("p, div, h2").ok()?;
-    doc.select(&psel)
+    // Each element's text is read only as far as a lead could reach, so a page of
+    // nested wrappers costs no more than its size for each.
+    let longest = desc.len() * 2;
+    doc.select(&psel).find_map(|e| {
+        let mut text = String::new();
+        for piece in e.text() {
+            text.push_str(piece);
+            if text.len() > longest {
+                return None;
+            }
+        }
+        let text = squash(&text);
         // Article headers, where the lead usually stands, count as furniture when the
-        // container is chosen; only what a reader cannot see is left out here.
-        .filter(|e| {
-            !std::iter::once(*e)
+        // container is chosen; only what a reader cannot see is passed over here.
+        let visible = || {
+            !std::iter::once(e)
                 .chain(e.ancestors().filter_map(ElementRef::wrap))
                 .any(|a| dom::is_hidden(a.value()))
-        })
-        .map(|e| squash(&e.text().collect::<String>()))
-        .find(|t| t.starts_with(&head) && dom::weight(t) <= dom::weight(&desc) * 3 / 2)
+        };
+        (text.starts_with(&head) && dom::weight(&text) <= dom::weight(&desc) * 3 / 2 && visible())
+            .then_some(text)
+    })
 }
 
 /// A date written only as text (`2019年7月3日 18時05分`): looked for after the headline
