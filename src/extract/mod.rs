@@ -231,7 +231,7 @@ fn has_noscript(html: &str) -> bool {
 fn parse_without_scripting(html: &str) -> Html {
     let mut out = String::with_capacity(html.len());
     let mut rest = html;
-    while let Some(at) = rest.find(['<']) {
+    while let Some(at) = rest.find('<') {
         out.push_str(&rest[..at]);
         let tail = &rest[at..];
         let tag = if tail.len() >= 10 && tail.as_bytes()[1..10].eq_ignore_ascii_case(b"/noscript") {
