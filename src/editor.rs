@@ -680,6 +680,27 @@ mod tests {
         ids
     }
 
+    /// An empty store in a temporary directory (kept alive by the caller) and the judge.
+    fn newsroom_store() -> (tempfile::TempDir, Store, Judge) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db"), 1 << 20).unwrap();
+        (dir, store, judge())
+    }
+
+    /// A third outlet runs the toto outlet's full story; returns its id, judged.
+    fn third_outlet(store: &Store, judge: &Judge) -> String {
+        let third = article(
+            "https://third.example/x",
+            "third",
+            6,
+            "旅行会社の会員情報流出",
+            &STORY.join("\n\n"),
+        );
+        let id = store.upsert(third, t(6)).unwrap().1.id;
+        judge_pending(store, judge).unwrap();
+        id
+    }
+
     fn edit_ok(store: &Store, judge: &Judge, target: &str, action: Action) -> Edited {
         let req = EditRequest {
             target: target.into(),
@@ -830,9 +851,7 @@ mod tests {
     /// outlet) and unjudged articles included.
     #[test]
     fn a_limited_list_is_the_whole_list_cut_short() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db"), 1 << 20).unwrap();
-        let judge = judge();
+        let (_dir, store, judge) = newsroom_store();
         let [_, _, hospital, _] = newsroom(&store, &judge);
         // Another outlet's copy of the hospital story, published before it but read
         // later: the story is dated by the copy, earlier than its post's place in
@@ -883,24 +902,14 @@ mod tests {
 
     #[test]
     fn unfolded_stories_are_not_joined_again_by_a_newcomer_like_both() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db"), 1 << 20).unwrap();
-        let judge = judge();
+        let (_dir, store, judge) = newsroom_store();
         let [a, b, ..] = newsroom(&store, &judge);
         edit_ok(&store, &judge, &a, Action::Unfold);
         // The post of a story unfolded: the copy that stays is the story's post now.
         assert!(j(&store, &a).is_post() && j(&store, &b).is_post());
         assert_eq!(j(&store, &a).editor.apart, [b.as_str()]);
         // A third outlet runs the full story: it joins one of the two, never both.
-        let third = article(
-            "https://third.example/x",
-            "third",
-            6,
-            "旅行会社の会員情報流出",
-            &STORY.join("\n\n"),
-        );
-        let id = store.upsert(third, t(6)).unwrap().1.id;
-        judge_pending(&store, &judge).unwrap();
+        let id = third_outlet(&store, &judge);
         let jx = j(&store, &id);
         let root = jx.duplicate_of.clone().expect("folded into one");
         assert!(root == a || root == b);
@@ -921,21 +930,11 @@ mod tests {
 
     #[test]
     fn a_hidden_story_stays_hidden_when_another_outlet_runs_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db"), 1 << 20).unwrap();
-        let judge = judge();
+        let (_dir, store, judge) = newsroom_store();
         let [a, _, c, _] = newsroom(&store, &judge);
         edit_ok(&store, &judge, &a, Action::Hide);
         assert_eq!(posts(&store), [c.as_str()]);
-        let third = article(
-            "https://third.example/x",
-            "third",
-            6,
-            "旅行会社の会員情報流出",
-            &STORY.join("\n\n"),
-        );
-        let id = store.upsert(third, t(6)).unwrap().1.id;
-        judge_pending(&store, &judge).unwrap();
+        let id = third_outlet(&store, &judge);
         assert_eq!(j(&store, &id).duplicate_of.as_deref(), Some(a.as_str()));
         assert_eq!(posts(&store), [c]);
         let listed = list(&store, &ListRequest::default()).unwrap();
@@ -954,9 +953,8 @@ mod tests {
 
     #[test]
     fn articles_are_named_by_id_post_id_permalink_or_url() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db"), 1 << 20).unwrap();
-        let [a, b, ..] = newsroom(&store, &judge());
+        let (_dir, store, judge) = newsroom_store();
+        let [a, b, ..] = newsroom(&store, &judge);
         let post = crate::publish::post_id(
             &url::Url::parse("http://blog.example/").unwrap(),
             &store.get(&a).unwrap().unwrap(),
@@ -988,7 +986,6 @@ mod tests {
         ] {
             assert!(resolve(&store, name).unwrap().is_none(), "{name:?}");
         }
-        let judge = judge();
         let missing = EditRequest {
             target: "https://nowhere.example/".into(),
             action: Action::Hide,
@@ -1009,9 +1006,7 @@ mod tests {
 
     #[test]
     fn pinned_posts_lead_the_front_page_in_pin_order_and_only_there() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db"), 1 << 20).unwrap();
-        let judge = judge();
+        let (_dir, store, judge) = newsroom_store();
         let [a, _, c, m] = newsroom(&store, &judge);
         edit_ok(&store, &judge, &m, Action::Publish);
         // Newest first: m (9:04), c (9:03), a (9:01, the story's first publication).
