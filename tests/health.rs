@@ -14,7 +14,9 @@ use axum::extract::ConnectInfo;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use common::{free_listen, signal, spawn_daemon_logged, start_news_server, wait_healthy};
+use common::{
+    daemon_sections, free_listen, signal, spawn_daemon_logged, start_news_server, wait_healthy,
+};
 
 /// A source whose every answer is a redirect to a URL that cannot be parsed, with
 /// markup in it: the error message the daemon records quotes it.
@@ -170,18 +172,7 @@ async fn status_metrics_and_healthz_after_a_poll() {
     std::fs::write(
         &cfg,
         format!(
-            r#"[server]
-listen = "{listen}"
-
-[store]
-path = "{}"
-cache_size = "4MiB"
-
-[fetch]
-interval = "1h"
-timeout = "5s"
-allow_private = ["127.0.0.0/8"]
-
+            r#"{}
 [[source]]
 name = "Always Fine"
 url = "{good}"
@@ -195,7 +186,7 @@ url = "{hostile}"
 name = "General"
 default = true
 "#,
-            dir.path().join("db").display()
+            daemon_sections(&dir.path().join("db"), &listen, "1h")
         ),
     )
     .unwrap();

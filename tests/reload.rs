@@ -14,29 +14,14 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use common::{
-    NewsServer, free_listen, replace_file, run, signal, spawn_daemon_logged, start_news_server,
-    text, wait_healthy,
+    NewsServer, daemon_sections, free_listen, replace_file, run, signal, spawn_daemon_logged,
+    start_news_server, text, wait_healthy,
 };
 
 fn head(store: &Path, listen: &str, extra: &str) -> String {
     format!(
-        r#"[blog]
-title = "reload"
-
-[server]
-listen = "{listen}"
-
-[store]
-path = "{}"
-cache_size = "4MiB"
-
-[fetch]
-interval = "1s"
-timeout = "5s"
-allow_private = ["127.0.0.0/8"]
-{extra}
-"#,
-        store.display()
+        "[blog]\ntitle = \"reload\"\n\n{}{extra}\n",
+        daemon_sections(store, listen, "1s")
     )
 }
 

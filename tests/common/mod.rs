@@ -187,6 +187,26 @@ pub async fn start_news_server() -> NewsServer {
     NewsServer { addr, log }
 }
 
+/// The sections a test daemon needs: its address, a small store, polls every
+/// `interval`, and loopback sources allowed.
+pub fn daemon_sections(store: &std::path::Path, listen: &str, interval: &str) -> String {
+    format!(
+        r#"[server]
+listen = "{listen}"
+
+[store]
+path = "{}"
+cache_size = "4MiB"
+
+[fetch]
+interval = "{interval}"
+timeout = "5s"
+allow_private = ["127.0.0.0/8"]
+"#,
+        store.display()
+    )
+}
+
 /// A configuration with one source per fixture feed plus a 410 source.
 pub fn config_text(news: &NewsServer, store: &std::path::Path, listen: &str) -> String {
     let mut s = format!(
@@ -198,19 +218,8 @@ language = "ja"
 timezone = "Asia/Tokyo"
 max_entries = 50
 
-[server]
-listen = "{listen}"
-
-[store]
-path = "{}"
-cache_size = "4MiB"
-
-[fetch]
-interval = "1h"
-timeout = "5s"
-allow_private = ["127.0.0.0/8"]
-"#,
-        store.display()
+{}"#,
+        daemon_sections(store, listen, "1h")
     );
     let names = [
         "テスト新報",
