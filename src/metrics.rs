@@ -173,6 +173,20 @@ impl Text {
         let _ = writeln!(self.0, "# TYPE {name} {kind}");
     }
 
+    /// A counter family with one sample per source.
+    fn per_source(
+        &mut self,
+        rows: &[(String, SourceMetrics)],
+        name: &str,
+        help: &str,
+        pick: impl Fn(&SourceMetrics) -> u64,
+    ) {
+        self.family(name, "counter", help);
+        for (url, m) in rows {
+            self.sample(name, &[("source", url), ("name", &m.name)], pick(m));
+        }
+    }
+
     fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) {
         self.0.push_str(name);
         if !labels.is_empty() {
@@ -242,30 +256,18 @@ impl Metrics {
                 );
             }
         }
-        t.family(
+        t.per_source(
+            &rows,
             "kawaraban_fetch_not_modified_total",
-            "counter",
             "Polls answered 304 Not Modified.",
+            |m| m.outcomes[1],
         );
-        for (url, m) in &rows {
-            t.sample(
-                "kawaraban_fetch_not_modified_total",
-                &[("source", url), ("name", &m.name)],
-                m.outcomes[1],
-            );
-        }
-        t.family(
+        t.per_source(
+            &rows,
             "kawaraban_fetch_bytes_total",
-            "counter",
             "Feed body bytes received, after decompression.",
+            |m| m.bytes,
         );
-        for (url, m) in &rows {
-            t.sample(
-                "kawaraban_fetch_bytes_total",
-                &[("source", url), ("name", &m.name)],
-                m.bytes,
-            );
-        }
         t.family(
             "kawaraban_fetch_duration_seconds",
             "histogram",
@@ -328,10 +330,7 @@ impl Metrics {
                 |m| m.folded,
             ),
         ] {
-            t.family(family, "counter", help);
-            for (url, m) in &rows {
-                t.sample(family, &[("source", url), ("name", &m.name)], pick(m));
-            }
+            t.per_source(&rows, family, help, pick);
         }
         t.family(
             "kawaraban_articles_categorized_total",
