@@ -46,6 +46,38 @@ pub struct Article {
     pub judgement: Option<crate::judge::Judgement>,
 }
 
+#[cfg(test)]
+impl Article {
+    /// A feed item as the unit tests need one: `text` as its one paragraph, first seen
+    /// (and updated) at `at`, linked at `key`, not judged. Tests set what else matters.
+    pub(crate) fn sample(
+        key: &str,
+        publisher: &str,
+        title: &str,
+        text: &str,
+        at: DateTime<Utc>,
+    ) -> Article {
+        Article {
+            id: String::new(),
+            key: key.into(),
+            source_url: format!("https://{publisher}.example/feed"),
+            publisher: publisher.into(),
+            link: Some(key.into()),
+            title: title.into(),
+            content_html: format!("<p>{text}</p>"),
+            content_text: text.into(),
+            author: None,
+            tags: Vec::new(),
+            published: None,
+            first_seen: at,
+            updated: at,
+            full_text: false,
+            aliases: Vec::new(),
+            judgement: None,
+        }
+    }
+}
+
 impl Article {
     /// The post's time: the source's publication time, or the first-seen time when the
     /// source gives none. It orders the feeds and is the entry's published date.

@@ -594,22 +594,8 @@ mod tests {
 
     fn article(key: &str, publisher: &str, minute: u32, title: &str, text: &str) -> Article {
         Article {
-            id: String::new(),
-            key: key.into(),
-            source_url: format!("https://{publisher}.example/feed"),
-            publisher: publisher.into(),
-            link: Some(key.into()),
-            title: title.into(),
-            content_html: format!("<p>{text}</p>"),
-            content_text: text.into(),
-            author: None,
-            tags: Vec::new(),
             published: Some(t(minute)),
-            first_seen: t(minute),
-            updated: t(minute),
-            full_text: false,
-            aliases: Vec::new(),
-            judgement: None,
+            ..Article::sample(key, publisher, title, text, t(minute))
         }
     }
 

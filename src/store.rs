@@ -1429,23 +1429,9 @@ mod tests {
             .unwrap()
             .with_timezone(&Utc);
         Article {
-            id: String::new(),
-            key: key.into(),
-            source_url: "https://src.example/feed".into(),
-            publisher: "P".into(),
-            link: Some(key.into()),
-            title: title.into(),
-            content_html: "<p>x</p>".into(),
-            content_text: "x".into(),
-            author: None,
-            tags: vec![],
             published: published
                 .map(|p| DateTime::parse_from_rfc3339(p).unwrap().with_timezone(&Utc)),
-            first_seen: now,
-            updated: now,
-            full_text: false,
-            aliases: vec![],
-            judgement: None,
+            ..Article::sample(key, "src", title, "x", now)
         }
     }
 

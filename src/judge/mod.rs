@@ -746,23 +746,10 @@ mod tests {
     ];
 
     fn article(id: &str, publisher: &str, minute: u32, title: &str, text: &str) -> Article {
+        let key = format!("https://{publisher}.example/{id}");
         Article {
             id: id.into(),
-            key: format!("https://{publisher}.example/{id}"),
-            source_url: format!("https://{publisher}.example/feed"),
-            publisher: publisher.into(),
-            link: Some(format!("https://{publisher}.example/{id}")),
-            title: title.into(),
-            content_html: format!("<p>{text}</p>"),
-            content_text: text.into(),
-            author: None,
-            tags: Vec::new(),
-            published: None,
-            first_seen: t(minute),
-            updated: t(minute),
-            full_text: false,
-            aliases: Vec::new(),
-            judgement: None,
+            ..Article::sample(&key, publisher, title, text, t(minute))
         }
     }
 

@@ -553,21 +553,13 @@ mod tests {
         let at = DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::seconds(1_700_000_000 + second);
         Article {
             id: id.into(),
-            key: format!("https://news.example/{id}"),
-            source_url: "https://news.example/feed".into(),
-            publisher: "News".into(),
-            link: Some(format!("https://news.example/{id}")),
-            title: title.into(),
-            content_html: format!("<p>{text}</p>"),
-            content_text: text.into(),
-            author: None,
-            tags: Vec::new(),
-            published: None,
-            first_seen: at,
-            updated: at,
-            full_text: false,
-            aliases: Vec::new(),
-            judgement: None,
+            ..Article::sample(
+                &format!("https://news.example/{id}"),
+                "news",
+                title,
+                text,
+                at,
+            )
         }
     }
 
