@@ -615,30 +615,13 @@ pub fn index_article(
     x: crate::extract::Extracted,
     now: DateTime<Utc>,
 ) -> Article {
-    let published = x
-        .published
-        .filter(|p| *p <= now + chrono::Duration::hours(1));
-    let mut article = Article {
-        id: String::new(),
-        key: url.to_string(),
-        source_url: src.url.to_string(),
-        publisher: src.name.clone(),
-        link: Some(canonical_url(final_url).to_string()),
-        title: x
-            .title
-            .clone()
-            .unwrap_or_else(|| x.body_text.chars().take(60).collect()),
-        content_html: String::new(),
-        content_text: String::new(),
-        author: None,
-        tags: Vec::new(),
-        published,
-        first_seen: now,
-        updated: now,
-        full_text: false,
-        aliases: Vec::new(),
-        judgement: None,
-    };
+    let title = x
+        .title
+        .clone()
+        .unwrap_or_else(|| x.body_text.chars().take(60).collect());
+    let mut article = new_article(src, url.to_string(), title, now);
+    article.link = Some(canonical_url(final_url).to_string());
+    article.published = plausible(x.published, now);
     fulltext::merge(&mut article, x);
     article
 }
@@ -660,36 +643,48 @@ pub fn to_article(
     let base = e.link.as_ref().unwrap_or(feed_url);
     let content_html = clean_html(&e.content_html, base);
     let content_text = html_to_text(&content_html);
-    // A date in the future would pin the article to the top of the feed for as long as
-    // it lasts; such a date is wrong, so the first-seen time stands in for it.
-    let published = e
-        .published
-        .filter(|p| *p <= now + chrono::Duration::hours(1));
     let title = if e.title.is_empty() {
         content_text.chars().take(60).collect()
     } else {
         e.title
     };
     Article {
-        id: String::new(),
-        key,
-        source_url: src.url.to_string(),
-        publisher: src.name.clone(),
-        link: e
-            .link
-            .map(|l| crate::article::canonical_url(&l).to_string()),
-        title,
+        link: e.link.map(|l| canonical_url(&l).to_string()),
         content_html,
         content_text,
         author: e.author,
         tags: e.tags,
-        published,
+        published: plausible(e.published, now),
+        ..new_article(src, key, title, now)
+    }
+}
+
+/// A new article from `src`, first seen `now`, with nothing but its key and title.
+fn new_article(src: &ResolvedSource, key: String, title: String, now: DateTime<Utc>) -> Article {
+    Article {
+        id: String::new(),
+        key,
+        source_url: src.url.to_string(),
+        publisher: src.name.clone(),
+        link: None,
+        title,
+        content_html: String::new(),
+        content_text: String::new(),
+        author: None,
+        tags: Vec::new(),
+        published: None,
         first_seen: now,
         updated: now,
         full_text: false,
         aliases: Vec::new(),
         judgement: None,
     }
+}
+
+/// A date in the future would pin the article to the top of the feed for as long as
+/// it lasts; such a date is wrong, so the first-seen time stands in for it.
+fn plausible(published: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    published.filter(|p| *p <= now + chrono::Duration::hours(1))
 }
 
 /// Polls every source once, at most `concurrency` at a time (the fetcher also limits
