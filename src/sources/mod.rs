@@ -261,18 +261,7 @@ pub fn import_opml(path: &Path, opml_bytes: &[u8], dry_run: bool) -> anyhow::Res
         }
     }
     if !report.added.is_empty() && !dry_run {
-        let new: Vec<NewSource> = report
-            .added
-            .iter()
-            .map(|f| NewSource {
-                name: f.name.clone(),
-                url: f.url.to_string(),
-                interval: None,
-                selector: Vec::new(),
-                tags: f.tags.clone(),
-                links: f.links.clone(),
-            })
-            .collect();
+        let new: Vec<NewSource> = report.added.iter().map(opml::Feed::to_source).collect();
         let edited = edit::add_sources(&text, &new)
             .map_err(|e| usage(format!("{}: {e}", path.display())))?;
         save(path, &edited)?;

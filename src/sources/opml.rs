@@ -45,6 +45,20 @@ pub struct Feed {
     pub links: Option<String>,
 }
 
+impl Feed {
+    /// The source the configuration file gains for this feed.
+    pub fn to_source(&self) -> crate::sources::edit::NewSource {
+        crate::sources::edit::NewSource {
+            name: self.name.clone(),
+            url: self.url.to_string(),
+            interval: None,
+            selector: Vec::new(),
+            tags: self.tags.clone(),
+            links: self.links.clone(),
+        }
+    }
+}
+
 /// An outline that is not a usable feed, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Invalid {
@@ -672,17 +686,7 @@ tags = "ニュース"
         // And what is read back exports to the same bytes.
         let again = crate::sources::edit::add_sources(
             "[blog]\ntitle = \"瓦版 <sources> & more\"\n",
-            &p.feeds
-                .iter()
-                .map(|f| crate::sources::edit::NewSource {
-                    name: f.name.clone(),
-                    url: f.url.to_string(),
-                    interval: None,
-                    selector: Vec::new(),
-                    tags: f.tags.clone(),
-                    links: f.links.clone(),
-                })
-                .collect::<Vec<_>>(),
+            &p.feeds.iter().map(Feed::to_source).collect::<Vec<_>>(),
         )
         .unwrap();
         let config2 = Config::parse(&again, "again").unwrap();
