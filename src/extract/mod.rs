@@ -103,24 +103,24 @@ pub fn extract(html: &str, url: &Url, opts: &Options) -> Result<Extracted, Extra
     // script; parsed as a browser with scripting does, that is one opaque text node.
     // Read such a page again as a browser without scripting would show it.
     let unscripted;
-    let (doc, measured) = if found < ENOUGH_TEXT && has_noscript(html) {
+    let (doc, measured, mut found) = if found < ENOUGH_TEXT && has_noscript(html) {
         unscripted = parse_without_scripting(html);
         let again = read_body(&unscripted, &selectors, &remove);
         if again.1 > found {
             raw = again.0;
-            (&unscripted, again.2)
+            (&unscripted, again.2, again.1)
         } else {
-            (&doc, measured)
+            (&doc, measured, found)
         }
     } else {
-        (&doc, measured)
+        (&doc, measured, found)
     };
     if selectors.is_empty()
         && let Some(lead) = standfirst(doc, &raw)
     {
         raw = format!("<p>{}</p>\n{raw}", html_escape::encode_text(&lead));
+        found += dom::weight(&lead);
     }
-    let found = dom::weight(&html_to_text(&raw));
     // JSON-LD articleBody is the site's own statement of the text: when it holds much
     // more than the page blocks we found, the page hid or split its body.
     if let Some(ld) = &meta.ld_body {
