@@ -155,6 +155,7 @@ impl Metrics {
 }
 
 /// Everything `/metrics` shows besides the counters kept here.
+#[derive(Default)]
 pub struct Gauges {
     /// (url, name, consecutive failures) of every configured source.
     pub sources: Vec<(String, String, u32)>,
@@ -420,13 +421,7 @@ mod tests {
     fn labels_are_escaped() {
         let m = Metrics::default();
         m.categorized("a\"b\\c\nd");
-        let g = Gauges {
-            sources: Vec::new(),
-            store_bytes: 0,
-            store_articles: 0,
-            renders: Vec::new(),
-        };
-        let text = m.render(&g);
+        let text = m.render(&Gauges::default());
         assert!(
             text.contains(r#"kawaraban_articles_categorized_total{category="a\"b\\c\nd"} 1"#),
             "{text}"
@@ -442,13 +437,7 @@ mod tests {
         m.http("feed", 304);
         m.http("feed", 404);
         m.http("unheard_of", 200);
-        let g = Gauges {
-            sources: Vec::new(),
-            store_bytes: 0,
-            store_articles: 0,
-            renders: Vec::new(),
-        };
-        let text = m.render(&g);
+        let text = m.render(&Gauges::default());
         for line in [
             r#"kawaraban_http_requests_total{route="feed",status="200"} 3"#,
             r#"kawaraban_http_requests_total{route="feed",status="304"} 1"#,
